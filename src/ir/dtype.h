@@ -1,0 +1,116 @@
+// Element types of tensors. Values match ONNX TensorProto.DataType so that the
+// ONNX importer and the .pb reader convert by a range check, not a table.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "base/half.h"
+
+namespace iskra {
+
+enum class DType : int32_t {
+  kUndefined = 0,
+  kF32 = 1,
+  kU8 = 2,
+  kI8 = 3,
+  kU16 = 4,
+  kI16 = 5,
+  kI32 = 6,
+  kI64 = 7,
+  kString = 8,  // known so it can be named in errors; no kernel runs strings
+  kBool = 9,
+  kF16 = 10,
+  kF64 = 11,
+  kU32 = 12,
+  kU64 = 13,
+  kBF16 = 16,
+};
+
+// Size in bytes of one element; 0 for kUndefined and kString.
+size_t dtype_size(DType dtype);
+// Short lowercase name: "f32", "i64", "bool", ...
+const char* dtype_name(DType dtype);
+// The numpy dtype string ("<f4", "|b1", ...) or nullptr if numpy has none.
+const char* dtype_numpy_descr(DType dtype);
+// True for the element types Iskra can store in a tensor.
+bool dtype_is_supported(DType dtype);
+bool dtype_is_float(DType dtype);    // f16, bf16, f32, f64
+bool dtype_is_integer(DType dtype);  // signed or unsigned integers (not bool)
+bool dtype_is_signed(DType dtype);   // signed integers and floats
+
+// Maps a C++ element type to its DType.
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::kF32; }
+template <> constexpr DType dtype_of<double>() { return DType::kF64; }
+template <> constexpr DType dtype_of<Float16>() { return DType::kF16; }
+template <> constexpr DType dtype_of<BFloat16>() { return DType::kBF16; }
+template <> constexpr DType dtype_of<int8_t>() { return DType::kI8; }
+template <> constexpr DType dtype_of<uint8_t>() { return DType::kU8; }
+template <> constexpr DType dtype_of<int16_t>() { return DType::kI16; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::kU16; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::kI32; }
+template <> constexpr DType dtype_of<uint32_t>() { return DType::kU32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::kI64; }
+template <> constexpr DType dtype_of<uint64_t>() { return DType::kU64; }
+template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
+
+}  // namespace iskra
+
+// Dispatch on a runtime dtype to a generic lambda taking a typed tag:
+//   ISKRA_DISPATCH_ALL(dtype, [&](auto tag) { using T = decltype(tag); ... });
+// Each macro returns whatever the lambda returns; for a dtype outside the set it
+// returns the value of `on_other` (a Status-producing expression is typical).
+#define ISKRA_DTYPE_CASE(DT, T, fn) \
+  case ::iskra::DType::DT: return fn(T{});
+
+#define ISKRA_DISPATCH_FLOAT(dtype, fn, on_other)            \
+  [&]() {                                                    \
+    switch (dtype) {                                         \
+      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
+      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
+      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
+      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
+      default: return on_other;                              \
+    }                                                        \
+  }()
+
+#define ISKRA_DISPATCH_NUMERIC(dtype, fn, on_other)          \
+  [&]() {                                                    \
+    switch (dtype) {                                         \
+      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
+      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
+      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
+      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
+      ISKRA_DTYPE_CASE(kI8, int8_t, fn)                      \
+      ISKRA_DTYPE_CASE(kU8, uint8_t, fn)                     \
+      ISKRA_DTYPE_CASE(kI16, int16_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU16, uint16_t, fn)                   \
+      ISKRA_DTYPE_CASE(kI32, int32_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU32, uint32_t, fn)                   \
+      ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
+      default: return on_other;                              \
+    }                                                        \
+  }()
+
+#define ISKRA_DISPATCH_ALL(dtype, fn, on_other)              \
+  [&]() {                                                    \
+    switch (dtype) {                                         \
+      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
+      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
+      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
+      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
+      ISKRA_DTYPE_CASE(kI8, int8_t, fn)                      \
+      ISKRA_DTYPE_CASE(kU8, uint8_t, fn)                     \
+      ISKRA_DTYPE_CASE(kI16, int16_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU16, uint16_t, fn)                   \
+      ISKRA_DTYPE_CASE(kI32, int32_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU32, uint32_t, fn)                   \
+      ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
+      ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
+      ISKRA_DTYPE_CASE(kBool, bool, fn)                      \
+      default: return on_other;                              \
+    }                                                        \
+  }()

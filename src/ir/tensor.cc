@@ -1,0 +1,94 @@
+#include "ir/tensor.h"
+
+#include <cstring>
+#include <new>
+
+#include "base/checked_math.h"
+
+namespace iskra {
+
+std::string shape_to_string(std::span<const int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+int64_t shape_element_count(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Status validate_shape(DType dtype, std::span<const int64_t> shape, const std::string& what) {
+  for (int64_t d : shape)
+    if (d < 0) return invalid_argument(what, ": negative dimension in shape ", shape_to_string(shape));
+  auto count = checked_element_count(shape);
+  const auto elem = static_cast<int64_t>(dtype_size(dtype));
+  if (!count || !checked_mul(*count, elem ? elem : 1))
+    return invalid_argument(what, ": shape ", shape_to_string(shape), " overflows the addressable size");
+  return Status::ok();
+}
+
+std::shared_ptr<void> allocate_aligned(size_t bytes) {
+  const size_t padded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  void* p = ::operator new(padded ? padded : kTensorAlignment, std::align_val_t(kTensorAlignment),
+                           std::nothrow);
+  if (!p) return nullptr;
+  std::memset(p, 0, padded ? padded : kTensorAlignment);
+  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kTensorAlignment)); });
+}
+
+Result<Tensor> Tensor::allocate(DType dtype, Shape shape) {
+  if (!dtype_is_supported(dtype))
+    return unsupported("tensors of dtype ", dtype_name(dtype), " are not supported");
+  ISKRA_RETURN_IF_ERROR(validate_shape(dtype, shape, "tensor"));
+  const size_t bytes = static_cast<size_t>(shape_element_count(shape)) * dtype_size(dtype);
+  auto block = allocate_aligned(bytes);
+  if (!block) return out_of_memory("cannot allocate ", bytes, " bytes for a ", dtype_name(dtype),
+                                   shape_to_string(shape), " tensor");
+  void* data = block.get();
+  return Tensor(dtype, std::move(shape), data, std::move(block));
+}
+
+Result<Tensor> Tensor::clone() const {
+  ISKRA_ASSIGN_OR_RETURN(Tensor copy, allocate(dtype_, shape_));
+  if (byte_size()) std::memcpy(copy.raw_data(), data_, byte_size());
+  return copy;
+}
+
+std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_to_string(shape_); }
+
+int64_t tensor_int_at(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::kI64: return t.data<int64_t>()[i];
+    case DType::kI32: return t.data<int32_t>()[i];
+    case DType::kI16: return t.data<int16_t>()[i];
+    case DType::kI8: return t.data<int8_t>()[i];
+    case DType::kU8: return t.data<uint8_t>()[i];
+    case DType::kU16: return t.data<uint16_t>()[i];
+    case DType::kU32: return t.data<uint32_t>()[i];
+    case DType::kU64: return static_cast<int64_t>(t.data<uint64_t>()[i]);
+    case DType::kBool: return t.data<bool>()[i] ? 1 : 0;
+    default: return static_cast<int64_t>(tensor_double_at(t, i));
+  }
+}
+
+double tensor_double_at(const Tensor& t, int64_t i) {
+  return ISKRA_DISPATCH_ALL(
+      t.dtype(), [&](auto tag) -> double {
+        using T = decltype(tag);
+        return static_cast<double>(t.data<T>()[i]);
+      },
+      0.0);
+}
+
+std::vector<int64_t> tensor_to_int64s(const Tensor& t) {
+  std::vector<int64_t> out(static_cast<size_t>(t.element_count()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = tensor_int_at(t, static_cast<int64_t>(i));
+  return out;
+}
+
+}  // namespace iskra

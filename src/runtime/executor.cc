@@ -1,0 +1,243 @@
+#include "runtime/executor.h"
+
+#include <cstring>
+
+#include "runtime/planner.h"
+
+namespace iskra {
+
+namespace {
+
+bool is_foldable(OpKind op) {
+  switch (op) {
+    case OpKind::If: case OpKind::Loop: case OpKind::Scan:
+    case OpKind::Bernoulli: case OpKind::RandomNormal: case OpKind::RandomNormalLike:
+    case OpKind::RandomUniform: case OpKind::RandomUniformLike:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Allocates owned tensors for inferred output types.
+Status allocate_outputs(const Node& node, const std::vector<TensorType>& types, std::vector<Tensor>& out) {
+  out.resize(types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i].dtype == DType::kUndefined)
+      return internal_error(node.label(), "shape inference left output ", i, " undefined");
+    auto t = Tensor::allocate(types[i].dtype, types[i].shape);
+    if (!t) return t.status().with_context(node.label() + "output " + std::to_string(i) + ": ");
+    out[i] = std::move(t).value();
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+bool is_control_flow(OpKind op) { return op == OpKind::If || op == OpKind::Loop || op == OpKind::Scan; }
+
+Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph, const OpTable& ops) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops));
+  exec->subgraphs_.resize(graph.nodes.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    const Node& node = graph.nodes[n];
+    if (is_control_flow(node.op)) {
+      for (const auto& [key, attr] : node.attrs) {
+        auto* sub = std::get_if<std::shared_ptr<Graph>>(&attr);
+        if (!sub) continue;
+        auto child = create(**sub, ops);
+        if (!child) return child.status().with_context(node.label() + "in '" + key + "': ");
+        exec->subgraphs_[n].emplace_back(key, std::move(child).value());
+      }
+      continue;
+    }
+    const OpImpl& impl = ops.get(node.op);
+    if (!impl.infer || !impl.reference)
+      return unsupported(node.label(), "op ", op_name(node.op), " has no CPU implementation yet");
+  }
+  return exec;
+}
+
+std::vector<int> GraphExecutor::bound_input_values() const {
+  std::vector<int> ids = graph_.inputs;
+  ids.insert(ids.end(), graph_.captures.begin(), graph_.captures.end());
+  return ids;
+}
+
+Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
+  const Graph& g = graph_;
+  Plan plan;
+  plan.slots.assign(g.values.size(), Tensor{});
+  plan.modes.assign(g.nodes.size(), NodeMode::kStatic);
+  std::vector<bool> known(g.values.size(), false);        // dtype and shape known
+  std::vector<bool> has_value(g.values.size(), false);    // data known at plan time
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].constant) {
+      plan.slots[v] = *g.values[v].constant;
+      known[v] = has_value[v] = true;
+    }
+  }
+  const std::vector<int> bound = bound_input_values();
+  for (size_t i = 0; i < bound.size(); ++i) {
+    if (bound[i] == kNoValue) continue;
+    plan.input_dtypes.push_back(inputs[i].dtype());
+    plan.input_shapes.push_back(inputs[i].shape());
+    plan.slots[static_cast<size_t>(bound[i])] = Tensor::view(inputs[i].dtype(), inputs[i].shape(), nullptr);
+    known[static_cast<size_t>(bound[i])] = true;
+  }
+
+  // Shape propagation with plan-time folding.
+  std::vector<const Tensor*> in_ptrs;
+  std::vector<TensorType> out_types;
+  std::vector<Tensor> folded;
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const Node& node = g.nodes[n];
+    bool inputs_known = true, all_values = true;
+    in_ptrs.assign(node.inputs.size(), nullptr);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      int id = node.inputs[i];
+      if (id == kNoValue) continue;
+      if (!known[static_cast<size_t>(id)]) inputs_known = false;
+      if (!has_value[static_cast<size_t>(id)]) all_values = false;
+      in_ptrs[i] = &plan.slots[static_cast<size_t>(id)];
+    }
+    if (!inputs_known || is_control_flow(node.op)) {
+      plan.modes[n] = NodeMode::kDynamic;
+      continue;
+    }
+    InferContext ictx(node, in_ptrs, out_types);
+    Status st = ops_.get(node.op).infer(ictx);
+    if (st.code() == StatusCode::kNeedsValue) {
+      plan.modes[n] = NodeMode::kDynamic;
+      continue;
+    }
+    ISKRA_RETURN_IF_ERROR(st);
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      int id = node.outputs[o];
+      if (id == kNoValue) continue;
+      ISKRA_RETURN_IF_ERROR(validate_shape(out_types[o].dtype, out_types[o].shape,
+                                           node.label() + "output " + std::to_string(o)));
+      known[static_cast<size_t>(id)] = true;
+      plan.slots[static_cast<size_t>(id)] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
+    }
+    if (all_values && is_foldable(node.op)) {
+      ISKRA_RETURN_IF_ERROR(allocate_outputs(node, out_types, folded));
+      std::vector<Tensor*> out_ptrs;
+      for (Tensor& t : folded) out_ptrs.push_back(&t);
+      KernelContext kctx{node, in_ptrs, out_ptrs};
+      ISKRA_RETURN_IF_ERROR(ops_.get(node.op).reference(kctx));
+      for (size_t o = 0; o < node.outputs.size(); ++o) {
+        int id = node.outputs[o];
+        if (id == kNoValue) continue;
+        plan.slots[static_cast<size_t>(id)] = folded[o];
+        has_value[static_cast<size_t>(id)] = true;
+      }
+      plan.modes[n] = NodeMode::kFolded;
+    }
+  }
+
+  // Lifetimes of arena values: produced by a static node, alive until the
+  // last node that reads them (graph outputs: until the end).
+  const int end_step = static_cast<int>(g.nodes.size());
+  std::vector<int> last_use(g.values.size(), -1);
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (int id : g.nodes[n].inputs)
+      if (id != kNoValue) last_use[static_cast<size_t>(id)] = static_cast<int>(n);
+  for (int id : g.outputs) last_use[static_cast<size_t>(id)] = end_step;
+  std::vector<BufferRequest> requests;
+  std::vector<int> request_values;
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    if (plan.modes[n] != NodeMode::kStatic) continue;
+    for (int id : g.nodes[n].outputs) {
+      if (id == kNoValue) continue;
+      const Tensor& t = plan.slots[static_cast<size_t>(id)];
+      requests.push_back(BufferRequest{t.byte_size(), static_cast<int>(n),
+                                       std::max(last_use[static_cast<size_t>(id)], static_cast<int>(n))});
+      request_values.push_back(id);
+    }
+  }
+  ArenaPlan arena = plan_arena(requests);
+  plan.arena_bytes = arena.total_bytes;
+  plan.arena = allocate_aligned(arena.total_bytes);
+  if (!plan.arena) return out_of_memory("cannot allocate the ", arena.total_bytes, "-byte arena for graph '",
+                                        g.name, "'");
+  auto* base = static_cast<std::byte*>(plan.arena.get());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    Tensor& slot = plan.slots[static_cast<size_t>(request_values[r])];
+    slot = Tensor::shared(slot.dtype(), slot.shape(), base + arena.offsets[r], plan.arena);
+  }
+  plan.valid = true;
+  plan_ = std::move(plan);
+  return Status::ok();
+}
+
+Status GraphExecutor::run_node(size_t n, std::vector<Tensor>& slots) {
+  const Node& node = graph_.nodes[n];
+  std::vector<const Tensor*> in_ptrs(node.inputs.size(), nullptr);
+  for (size_t i = 0; i < node.inputs.size(); ++i)
+    if (node.inputs[i] != kNoValue) in_ptrs[i] = &slots[static_cast<size_t>(node.inputs[i])];
+
+  std::vector<Tensor> dynamic_outputs;
+  std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
+  if (is_control_flow(node.op)) {
+    ControlFlowContext cctx{node, in_ptrs, subgraphs_[n]};
+    ISKRA_RETURN_IF_ERROR(run_control_flow(cctx, dynamic_outputs));
+  } else {
+    const OpImpl& impl = ops_.get(node.op);
+    if (plan_.modes[n] == NodeMode::kDynamic) {
+      std::vector<TensorType> types;
+      InferContext ictx(node, in_ptrs, types);
+      ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
+      ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs));
+      for (size_t o = 0; o < node.outputs.size(); ++o) out_ptrs[o] = &dynamic_outputs[o];
+    } else {
+      scratch_outputs_.resize(node.outputs.size());
+      for (size_t o = 0; o < node.outputs.size(); ++o) {
+        if (node.outputs[o] != kNoValue) {
+          out_ptrs[o] = &slots[static_cast<size_t>(node.outputs[o])];
+        } else {
+          // Unused optional output: infer its type once and give it scratch room.
+          std::vector<TensorType> types;
+          InferContext ictx(node, in_ptrs, types);
+          ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
+          ISKRA_ASSIGN_OR_RETURN(scratch_outputs_[o], Tensor::allocate(types[o].dtype, types[o].shape));
+          out_ptrs[o] = &scratch_outputs_[o];
+        }
+      }
+    }
+    KernelContext kctx{node, in_ptrs, out_ptrs};
+    ISKRA_RETURN_IF_ERROR(impl.reference(kctx));
+  }
+  if (!dynamic_outputs.empty()) {
+    for (size_t o = 0; o < node.outputs.size() && o < dynamic_outputs.size(); ++o)
+      if (node.outputs[o] != kNoValue) slots[static_cast<size_t>(node.outputs[o])] = std::move(dynamic_outputs[o]);
+  }
+  return Status::ok();
+}
+
+Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
+  const std::vector<int> bound = bound_input_values();
+  if (inputs.size() != bound.size())
+    return internal_error("graph '", graph_.name, "' expects ", bound.size(), " bound inputs, got ", inputs.size());
+  // Re-plan when any input dtype or shape differs from the current plan.
+  bool replan = !plan_.valid;
+  for (size_t i = 0, k = 0; i < bound.size() && !replan; ++i) {
+    if (bound[i] == kNoValue) continue;
+    replan = inputs[i].dtype() != plan_.input_dtypes[k] || inputs[i].shape() != plan_.input_shapes[k];
+    ++k;
+  }
+  if (replan) ISKRA_RETURN_IF_ERROR(make_plan(inputs));
+
+  std::vector<Tensor> slots = plan_.slots;
+  for (size_t i = 0; i < bound.size(); ++i)
+    if (bound[i] != kNoValue) slots[static_cast<size_t>(bound[i])] = inputs[i];
+  for (size_t n = 0; n < graph_.nodes.size(); ++n) {
+    if (plan_.modes[n] == NodeMode::kFolded) continue;
+    ISKRA_RETURN_IF_ERROR(run_node(n, slots));
+  }
+  outputs.clear();
+  for (int id : graph_.outputs) outputs.push_back(slots[static_cast<size_t>(id)]);
+  return Status::ok();
+}
+
+}  // namespace iskra

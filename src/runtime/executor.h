@@ -1,0 +1,75 @@
+// GraphExecutor: runs one Graph (a model's main graph or a subgraph body).
+//
+// plan (whenever input shapes or dtypes change):
+//   walk the nodes in order with concrete input shapes, calling each op's
+//   InferFn; nodes whose inputs are all known values are evaluated right away
+//   (plan-time constant folding, which also resolves Shape→Gather→Reshape
+//   chains); nodes whose output shape needs a value not known until run time
+//   are marked dynamic. Outputs of the remaining (static) nodes get offsets in
+//   one arena planned from their lifetimes.
+// run:
+//   bind inputs, then walk the nodes: static nodes write into the arena;
+//   dynamic nodes infer their shapes from the actual inputs and write into
+//   buffers of their own; control-flow nodes run their subgraphs.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+#include "kernels/kernel.h"
+
+namespace iskra {
+
+class GraphExecutor {
+ public:
+  // Checks that every node has an implementation; creates subgraph executors.
+  static Result<std::unique_ptr<GraphExecutor>> create(const Graph& graph, const OpTable& ops);
+
+  // `inputs` holds the graph's formal inputs, then its captures (in
+  // graph.captures order; entries for kNoValue captures are ignored).
+  // On success `outputs` holds views that stay valid until the next run.
+  Status run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs);
+
+  const Graph& graph() const { return graph_; }
+  size_t arena_bytes() const { return plan_.arena_bytes; }
+
+ private:
+  enum class NodeMode : uint8_t { kStatic, kFolded, kDynamic };
+
+  struct Plan {
+    bool valid = false;
+    std::vector<DType> input_dtypes;
+    std::vector<Shape> input_shapes;
+    std::vector<Tensor> slots;  // per value: constants, folded values, arena views
+    std::vector<NodeMode> modes;
+    std::shared_ptr<void> arena;
+    size_t arena_bytes = 0;
+  };
+
+  GraphExecutor(const Graph& graph, const OpTable& ops) : graph_(graph), ops_(ops) {}
+  Status make_plan(std::span<const Tensor> inputs);
+  Status run_node(size_t index, std::vector<Tensor>& slots);
+  std::vector<int> bound_input_values() const;  // formal inputs then captures
+
+  const Graph& graph_;
+  const OpTable& ops_;
+  // Subgraph executors per node, keyed like node.attrs ("then_branch", "body"...).
+  std::vector<std::vector<std::pair<std::string, std::unique_ptr<GraphExecutor>>>> subgraphs_;
+  Plan plan_;
+  std::vector<Tensor> scratch_outputs_;  // for unused optional outputs
+};
+
+// Runs a control-flow node (If, Loop, Scan); implemented in control_flow.cc.
+// `subgraphs` are the node's body executors; outputs are newly allocated.
+struct ControlFlowContext {
+  const Node& node;
+  std::span<const Tensor* const> inputs;
+  std::span<const std::pair<std::string, std::unique_ptr<GraphExecutor>>> subgraphs;
+};
+Status run_control_flow(const ControlFlowContext& ctx, std::vector<Tensor>& outputs);
+bool is_control_flow(OpKind op);
+
+}  // namespace iskra

@@ -1,0 +1,58 @@
+#include "runtime/session.h"
+
+namespace iskra {
+
+namespace {
+IoInfo io_info(const Value& v) {
+  IoInfo info{v.name, v.dtype, {}, v.shape.has_value()};
+  if (v.shape) info.shape = *v.shape;
+  return info;
+}
+}  // namespace
+
+Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions options) {
+  if (!model.graph) return invalid_argument("no graph to run");
+  if (options.threads < 1) return invalid_argument("threads must be >= 1, got ", options.threads);
+  ISKRA_RETURN_IF_ERROR(verify_graph(*model.graph));
+  std::unique_ptr<Session> session(new Session());
+  session->model_ = std::move(model);
+  session->options_ = options;
+  const Graph& g = *session->model_.graph;
+  for (int id : g.inputs) session->inputs_.push_back(io_info(g.value(id)));
+  for (int id : g.outputs) session->outputs_.push_back(io_info(g.value(id)));
+  ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, reference_op_table()));
+  return session;
+}
+
+Status Session::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
+  if (inputs.size() != inputs_.size())
+    return invalid_argument("the model has ", inputs_.size(), " inputs, ", inputs.size(), " were given");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const IoInfo& info = inputs_[i];
+    const Tensor& t = inputs[i];
+    if (!t.has_data() && t.element_count() != 0)
+      return invalid_argument("input '", info.name, "' has no data");
+    if (info.dtype != DType::kUndefined && t.dtype() != info.dtype)
+      return invalid_argument("input '", info.name, "' must be ", dtype_name(info.dtype), ", got ",
+                              dtype_name(t.dtype()));
+    ISKRA_RETURN_IF_ERROR(validate_shape(t.dtype(), t.shape(), "input '" + info.name + "'"));
+    if (info.has_shape) {
+      bool ok = info.shape.size() == t.shape().size();
+      for (size_t d = 0; ok && d < info.shape.size(); ++d)
+        if (info.shape[d].is_known() && info.shape[d].size != t.shape()[d]) ok = false;
+      if (!ok)
+        return invalid_argument("input '", info.name, "' must have shape ", symbolic_shape_to_string(info.shape),
+                                ", got ", shape_to_string(t.shape()));
+    }
+  }
+  std::vector<Tensor> views;
+  ISKRA_RETURN_IF_ERROR(executor_->run(inputs, views));
+  outputs.clear();
+  for (const Tensor& v : views) {
+    ISKRA_ASSIGN_OR_RETURN(Tensor copy, v.clone());
+    outputs.push_back(std::move(copy));
+  }
+  return Status::ok();
+}
+
+}  // namespace iskra
