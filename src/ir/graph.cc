@@ -54,7 +54,9 @@ const Graph* Node::attr_graph(const std::string& key) const {
 }
 
 std::string Node::label() const {
-  return str_cat("node '", name, "' (", source_op.empty() ? op_name(op) : source_op, "): ");
+  const std::string op_text = source_op.empty() ? op_name(op) : source_op;
+  if (name.empty()) return str_cat("node (", op_text, "): ");
+  return str_cat("node '", name, "' (", op_text, "): ");
 }
 
 Status verify_graph(const Graph& graph) {

@@ -1,1 +1,149 @@
-// stub
+#include "import/onnx/onnx_tensor.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "base/checked_math.h"
+#include "import/onnx/onnx_tensor_file.h"
+
+namespace iskra {
+
+namespace fs = std::filesystem;
+
+Result<DType> dtype_from_onnx(int32_t elem_type, const std::string& what) {
+  switch (elem_type) {
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 9: case 10: case 11: case 12: case 13: case 16:
+      return static_cast<DType>(elem_type);
+    case 8: return unsupported(what, ": string tensors are not supported");
+    default: {
+      const char* name = onnx::TensorProto_DataType_IsValid(elem_type)
+                             ? onnx::TensorProto_DataType_Name(elem_type).c_str()
+                             : "unknown";
+      return unsupported(what, ": element type ", name, " (", elem_type, ") is not supported");
+    }
+  }
+}
+
+namespace {
+
+// Copies `count` values of a repeated proto field into `out`, converting.
+template <typename Dst, typename Field>
+void copy_field(const Field& field, Tensor& out) {
+  Dst* dst = out.data<Dst>();
+  for (int i = 0; i < field.size(); ++i) dst[i] = static_cast<Dst>(field.Get(i));
+}
+
+// Resolves an external-data location inside base_dir, refusing escapes.
+Result<fs::path> resolve_external(const std::string& base_dir, const std::string& location, const std::string& what) {
+  if (base_dir.empty()) return invalid_model(what, ": external data '", location, "' but the model was not loaded from a file");
+  fs::path rel(location);
+  if (location.empty() || rel.is_absolute())
+    return invalid_model(what, ": external data location '", location, "' must be a relative path");
+  std::error_code ec;
+  const fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
+  const fs::path full = fs::weakly_canonical(base / rel, ec);
+  if (ec) return invalid_model(what, ": cannot resolve external data location '", location, "'");
+  auto [base_end, full_it] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (base_end != base.end())
+    return invalid_model(what, ": external data location '", location, "' escapes the model's folder");
+  return full;
+}
+
+Status read_external(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what,
+                     Tensor& out) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& entry : proto.external_data()) {
+    if (entry.key() == "location") location = entry.value();
+    else if (entry.key() == "offset" || entry.key() == "length") {
+      char* end = nullptr;
+      long long v = std::strtoll(entry.value().c_str(), &end, 10);
+      if (end == entry.value().c_str() || *end != '\0' || v < 0)
+        return invalid_model(what, ": bad external data ", entry.key(), " '", entry.value(), "'");
+      (entry.key() == "offset" ? offset : length) = v;
+    }
+  }
+  ISKRA_ASSIGN_OR_RETURN(fs::path path, resolve_external(base_dir, location, what));
+  const auto expected = static_cast<int64_t>(out.byte_size());
+  if (length >= 0 && length != expected)
+    return invalid_model(what, ": external data length ", length, " does not match shape ",
+                         shape_to_string(out.shape()), " (", expected, " bytes)");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return io_error(what, ": cannot open external data file '", path.string(), "'");
+  std::error_code ec;
+  const auto file_size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec || offset > file_size || file_size - offset < expected)
+    return invalid_model(what, ": external data file '", path.string(), "' is shorter than offset ", offset, " + ",
+                         expected, " bytes");
+  file.seekg(offset);
+  file.read(static_cast<char*>(out.raw_data()), expected);
+  if (!file) return io_error(what, ": failed reading external data file '", path.string(), "'");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what) {
+  ISKRA_ASSIGN_OR_RETURN(DType dtype, dtype_from_onnx(proto.data_type(), what));
+  if (proto.has_segment()) return unsupported(what, ": segmented tensors are not supported");
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  ISKRA_RETURN_IF_ERROR(validate_shape(dtype, shape, what));
+  const int64_t count = shape_element_count(shape);
+  const size_t bytes = static_cast<size_t>(count) * dtype_size(dtype);
+  // Check the data size before allocating, so an absurd shape with little data
+  // is rejected without reserving memory for it.
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  if (!external && proto.has_raw_data() && proto.raw_data().size() != bytes)
+    return invalid_model(what, ": raw data has ", proto.raw_data().size(), " bytes, shape ", shape_to_string(shape),
+                         " of ", dtype_name(dtype), " needs ", bytes);
+  ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(dtype, shape));
+  if (external) {
+    ISKRA_RETURN_IF_ERROR(read_external(proto, base_dir, what, out));
+    return out;
+  }
+  if (proto.has_raw_data()) {
+    if (bytes) std::memcpy(out.raw_data(), proto.raw_data().data(), bytes);
+    return out;
+  }
+  // Typed fields: which one holds the data depends on the element type.
+  int64_t stored = 0;
+  switch (dtype) {
+    case DType::kF32: stored = proto.float_data_size(); break;
+    case DType::kF64: stored = proto.double_data_size(); break;
+    case DType::kI64: stored = proto.int64_data_size(); break;
+    case DType::kU32: case DType::kU64: stored = proto.uint64_data_size(); break;
+    default: stored = proto.int32_data_size(); break;
+  }
+  if (stored != count)
+    return invalid_model(what, ": holds ", stored, " values, shape ", shape_to_string(shape), " needs ", count);
+  switch (dtype) {
+    case DType::kF32: copy_field<float>(proto.float_data(), out); break;
+    case DType::kF64: copy_field<double>(proto.double_data(), out); break;
+    case DType::kI64: copy_field<int64_t>(proto.int64_data(), out); break;
+    case DType::kU32: copy_field<uint32_t>(proto.uint64_data(), out); break;
+    case DType::kU64: copy_field<uint64_t>(proto.uint64_data(), out); break;
+    case DType::kI32: copy_field<int32_t>(proto.int32_data(), out); break;
+    case DType::kI16: copy_field<int16_t>(proto.int32_data(), out); break;
+    case DType::kU16: copy_field<uint16_t>(proto.int32_data(), out); break;
+    case DType::kI8: copy_field<int8_t>(proto.int32_data(), out); break;
+    case DType::kU8: copy_field<uint8_t>(proto.int32_data(), out); break;
+    case DType::kBool: copy_field<bool>(proto.int32_data(), out); break;
+    case DType::kF16: case DType::kBF16: copy_field<uint16_t>(proto.int32_data(), out); break;  // raw bits
+    default: return internal_error(what, ": unhandled dtype ", dtype_name(dtype));
+  }
+  return out;
+}
+
+Result<Tensor> read_onnx_tensor_file(const std::string& path, std::string* name_out) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return io_error("cannot open '", path, "'");
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes)) return invalid_argument("'", path, "' is not a valid ONNX TensorProto file");
+  if (name_out) *name_out = proto.name();
+  const std::string dir = fs::path(path).parent_path().string();
+  return tensor_from_onnx(proto, dir.empty() ? "." : dir, "tensor file '" + path + "'");
+}
+
+}  // namespace iskra
