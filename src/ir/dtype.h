@@ -61,22 +61,24 @@ template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
 // Dispatch on a runtime dtype to a generic lambda taking a typed tag:
 //   ISKRA_DISPATCH_ALL(dtype, [&](auto tag) { using T = decltype(tag); ... });
 // Each macro returns whatever the lambda returns; for a dtype outside the set it
-// returns the value of `on_other` (a Status-producing expression is typical).
+// returns the value of the trailing argument(s) (typically a Status
+// expression, which may contain commas). Define `fn` as a named lambda first:
+// commas inside an unparenthesized lambda body would split macro arguments.
 #define ISKRA_DTYPE_CASE(DT, T, fn) \
   case ::iskra::DType::DT: return fn(T{});
 
-#define ISKRA_DISPATCH_FLOAT(dtype, fn, on_other)            \
+#define ISKRA_DISPATCH_FLOAT(dtype, fn, ...)            \
   [&]() {                                                    \
     switch (dtype) {                                         \
       ISKRA_DTYPE_CASE(kF32, float, fn)                      \
       ISKRA_DTYPE_CASE(kF64, double, fn)                     \
       ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
       ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
-      default: return on_other;                              \
+      default: return __VA_ARGS__;                              \
     }                                                        \
   }()
 
-#define ISKRA_DISPATCH_NUMERIC(dtype, fn, on_other)          \
+#define ISKRA_DISPATCH_NUMERIC(dtype, fn, ...)          \
   [&]() {                                                    \
     switch (dtype) {                                         \
       ISKRA_DTYPE_CASE(kF32, float, fn)                      \
@@ -91,11 +93,11 @@ template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
       ISKRA_DTYPE_CASE(kU32, uint32_t, fn)                   \
       ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
       ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
-      default: return on_other;                              \
+      default: return __VA_ARGS__;                              \
     }                                                        \
   }()
 
-#define ISKRA_DISPATCH_ALL(dtype, fn, on_other)              \
+#define ISKRA_DISPATCH_ALL(dtype, fn, ...)              \
   [&]() {                                                    \
     switch (dtype) {                                         \
       ISKRA_DTYPE_CASE(kF32, float, fn)                      \
@@ -111,6 +113,6 @@ template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
       ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
       ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
       ISKRA_DTYPE_CASE(kBool, bool, fn)                      \
-      default: return on_other;                              \
+      default: return __VA_ARGS__;                              \
     }                                                        \
   }()

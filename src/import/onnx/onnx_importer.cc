@@ -36,7 +36,7 @@ class GraphBuilder {
  private:
   Result<int> resolve(const std::string& name, const std::string& user);
   Status declare_input(const onnx::ValueInfoProto& info);
-  Status add_node(const onnx::NodeProto& proto);
+  Status add_node(const onnx::NodeProto& proto, const std::vector<int>& output_ids);
   Status convert_attribute(const onnx::AttributeProto& attr, Node& node, std::vector<std::string>& captures,
                            std::vector<std::pair<std::string, GraphBuilder*>>& subgraphs,
                            std::vector<std::unique_ptr<GraphBuilder>>& owned);
@@ -176,7 +176,7 @@ Status GraphBuilder::convert_attribute(const onnx::AttributeProto& a, Node& node
   return Status::ok();
 }
 
-Status GraphBuilder::add_node(const onnx::NodeProto& proto) {
+Status GraphBuilder::add_node(const onnx::NodeProto& proto, const std::vector<int>& output_ids) {
   Node node;
   node.name = proto.name();
   const std::string domain = proto.domain() == "ai.onnx" ? "" : proto.domain();
@@ -190,8 +190,12 @@ Status GraphBuilder::add_node(const onnx::NodeProto& proto) {
   if (domain.empty() && proto.op_type() == "Constant") {
     if (proto.output_size() != 1) return invalid_model(label, "Constant must have one output");
     ISKRA_ASSIGN_OR_RETURN(Tensor t, constant_value(proto, ctx_.base_dir, label));
-    int id = graph_.add_constant(proto.output(0), std::move(t));
-    return define(proto.output(0), id, label);
+    Value& v = graph_.value(output_ids[0]);
+    v.dtype = t.dtype();
+    v.shape = SymbolicShape{};
+    for (int64_t d : t.shape()) v.shape->push_back(Dim{d, {}});
+    v.constant = std::move(t);
+    return Status::ok();
   }
 
   for (const std::string& name : proto.input()) {
@@ -224,15 +228,7 @@ Status GraphBuilder::add_node(const onnx::NodeProto& proto) {
     node.attrs[key] = builder->take_graph();
   }
 
-  for (const std::string& name : proto.output()) {
-    if (name.empty()) {
-      node.outputs.push_back(kNoValue);
-      continue;
-    }
-    int id = graph_.add_value(name);
-    ISKRA_RETURN_IF_ERROR(define(name, id, label));
-    node.outputs.push_back(id);
-  }
+  node.outputs = output_ids;
   ISKRA_RETURN_IF_ERROR(map_onnx_op(OnnxOpId{domain, proto.op_type(), opset}, node, graph_));
   graph_.nodes.push_back(std::move(node));
   return Status::ok();
@@ -248,7 +244,22 @@ Status GraphBuilder::build(const onnx::GraphProto& proto) {
   }
   if (proto.sparse_initializer_size() > 0) return unsupported("sparse initializers are not supported");
   for (const auto& input : proto.input()) ISKRA_RETURN_IF_ERROR(declare_input(input));
-  for (const auto& node : proto.node()) ISKRA_RETURN_IF_ERROR(add_node(node));
+  // Declare every node output first: nodes may come in any order (the sort
+  // below orders them), and subgraphs may read values defined later.
+  std::vector<std::vector<int>> output_ids(static_cast<size_t>(proto.node_size()));
+  for (int n = 0; n < proto.node_size(); ++n) {
+    for (const std::string& name : proto.node(n).output()) {
+      if (name.empty()) {
+        output_ids[static_cast<size_t>(n)].push_back(kNoValue);
+        continue;
+      }
+      int id = graph_.add_value(name);
+      ISKRA_RETURN_IF_ERROR(define(name, id, "node '" + proto.node(n).name() + "' (" + proto.node(n).op_type() + ")"));
+      output_ids[static_cast<size_t>(n)].push_back(id);
+    }
+  }
+  for (int n = 0; n < proto.node_size(); ++n)
+    ISKRA_RETURN_IF_ERROR(add_node(proto.node(n), output_ids[static_cast<size_t>(n)]));
   for (const auto& output : proto.output()) {
     const std::string what = "graph '" + graph_.name + "' output '" + output.name() + "'";
     ISKRA_ASSIGN_OR_RETURN(int id, resolve(output.name(), what + ": "));
