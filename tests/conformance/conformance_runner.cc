@@ -7,6 +7,8 @@
 // With --expected-failures the run fails if a test fails that the file does not
 // list, or if a listed test passes (so the list only shrinks). Each line of the
 // file is "test_name  reason". With --ops-md it writes the op support table.
+// --write-expected-failures FILE writes the current failures, each with the
+// reason it failed, in that format (review the diff before committing it).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -198,7 +200,7 @@ void write_ops_md(const std::string& path, const std::map<std::string, OpStats>&
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data, filter, expected_path, ops_md;
+  std::string data, filter, expected_path, ops_md, write_expected;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -207,10 +209,11 @@ int main(int argc, char** argv) {
     else if (a == "--filter") filter = next();
     else if (a == "--expected-failures") expected_path = next();
     else if (a == "--ops-md") ops_md = next();
+    else if (a == "--write-expected-failures") write_expected = next();
     else if (a == "--verbose" || a == "-v") verbose = true;
     else {
       std::cerr << "usage: iskra_conformance --data DIR [--filter REGEX] [--expected-failures FILE] "
-                   "[--ops-md FILE] [--verbose]\n";
+                   "[--ops-md FILE] [--write-expected-failures FILE] [--verbose]\n";
       return 2;
     }
   }
@@ -224,6 +227,7 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0, unexpected = 0, node_passed = 0, node_total = 0;
   std::map<std::string, OpStats> op_stats;
   std::set<std::string> seen;
+  std::vector<std::pair<std::string, std::string>> failures;  // name, reason
   for (const char* kind : kKinds) {
     const fs::path root = fs::path(data) / kind;
     if (!fs::is_directory(root)) continue;
@@ -238,6 +242,7 @@ int main(int argc, char** argv) {
       Outcome r = run_case(dir, name);
       const bool listed = expected.count(name) != 0;
       (r.passed ? passed : failed)++;
+      if (!r.passed) failures.emplace_back(name, r.detail);
       if (std::string(kind) == "node") {
         ++node_total;
         node_passed += r.passed;
@@ -253,6 +258,20 @@ int main(int argc, char** argv) {
         std::cout << (r.passed ? "ok   " : "xfail ") << kind << "/" << name << (r.passed ? "" : ": " + r.detail)
                   << "\n";
       }
+    }
+  }
+  if (!write_expected.empty()) {
+    std::ofstream out(write_expected);
+    out << "# ONNX backend tests expected to fail, with the reason each fails.\n"
+        << "# Made by: iskra_conformance --data .cache/onnx_backend --write-expected-failures <this file>\n"
+        << "# The conformance test fails on an unlisted failure or a listed pass: this list only shrinks.\n";
+    for (auto& [name, reason] : failures) {
+      std::string r = reason;
+      // Drop the path prefix of load errors: keep the message.
+      const size_t model_pos = r.find("model.onnx: ");
+      if (model_pos != std::string::npos) r = "load: " + r.substr(model_pos + 12);
+      std::replace(r.begin(), r.end(), '\n', ' ');
+      out << name << "  " << r << "\n";
     }
   }
   if (!ops_md.empty()) {

@@ -148,6 +148,15 @@ Status map_onnx_op(const OnnxOpId& id, Node& node, Graph& graph) {
     node.inputs[2] = graph.add_constant(node.name + "/axis", std::move(t).value());
   } else if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Div") && v < 7) {
     ISKRA_RETURN_IF_ERROR(map_legacy_broadcast(node, graph));
+  } else if (op == "PRelu" && v < 7 && node.has_input(1)) {
+    // Before opset 7 a 1-D slope of size C applied along axis 1, not the last axis.
+    const Value& x = graph.value(node.inputs[0]);
+    const Value& slope = graph.value(node.inputs[1]);
+    if (slope.constant && slope.constant->rank() == 1 && slope.constant->dim(0) > 1 && x.shape && x.shape->size() > 2) {
+      Shape shape = {slope.constant->dim(0)};
+      shape.resize(x.shape->size() - 1, 1);
+      node.inputs[1] = graph.add_constant(slope.name + "/channel_aligned", slope.constant->reshaped(shape));
+    }
   } else if (op == "BatchNormalization" && v < 9) {
     node.attrs.erase("spatial");
     node.attrs.erase("is_test");
