@@ -70,5 +70,6 @@ void register_linalg_ops(OpTable& table);
 void register_quant_ops(OpTable& table);
 void register_rnn_ops(OpTable& table);
 void register_vision_ops(OpTable& table);
+void register_loss_ops(OpTable& table);
 
 }  // namespace iskra

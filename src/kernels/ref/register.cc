@@ -15,6 +15,7 @@ const OpTable& reference_op_table() {
     register_quant_ops(t);
     register_rnn_ops(t);
     register_vision_ops(t);
+    register_loss_ops(t);
     return t;
   }();
   return table;
