@@ -1,5 +1,6 @@
 #include "api/model_loader.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -37,7 +38,7 @@ const char* model_format_name(ModelFormat format) {
 
 Result<Model> load_model_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  if (!file) return io_error("cannot open '", path, "'");
+  if (!file) return io_error("cannot open '", path, "': ", std::strerror(errno));
   char head[8] = {};
   file.read(head, sizeof head);
   const auto got = static_cast<size_t>(file.gcount());

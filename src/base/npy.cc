@@ -250,7 +250,10 @@ Result<NpyArray> parse_header(const uint8_t* bytes, size_t size, const std::stri
   std::optional<bool> fortran;
   std::optional<std::vector<int64_t>> shape;
   ISKRA_RETURN_IF_ERROR(HeaderParser(header, what).parse(descr, fortran, shape));
-  if (*fortran)
+  // Fortran order is the same layout as C order when at most one dim exceeds 1.
+  size_t non_unit_dims = 0;
+  for (int64_t d : *shape) non_unit_dims += d > 1 ? 1 : 0;
+  if (*fortran && non_unit_dims > 1)
     return unsupported(what, ": Fortran-order .npy arrays are not supported; save a C-order array "
                              "(numpy.ascontiguousarray)");
 

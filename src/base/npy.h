@@ -19,7 +19,7 @@ struct NpyArray {
 // Parses an .npy file image; errors name `what` (usually the path).
 Result<NpyArray> parse_npy(const void* bytes, size_t size, const std::string& what);
 Result<NpyArray> read_npy_file(const std::string& path);
-// Serializes to the .npy 1.0 format (3.0 if the header is too long).
+// Serializes to the .npy 1.0 format (2.0 if the header is too long).
 std::vector<uint8_t> serialize_npy(const NpyArray& array);
 Status write_npy_file(const std::string& path, const NpyArray& array);
 

@@ -90,6 +90,8 @@ Result<SymbolicShape> shape_from_onnx(const onnx::TensorShapeProto& proto, const
 Status apply_value_info(const onnx::ValueInfoProto& info, Value& value, const std::string& what) {
   if (!info.has_type()) return Status::ok();
   const auto& type = info.type();
+  // An empty TypeProto (exporters write them for subgraph outputs) means unknown.
+  if (type.value_case() == onnx::TypeProto::VALUE_NOT_SET) return Status::ok();
   if (!type.has_tensor_type()) {
     const char* kind = type.has_sequence_type() ? "sequence" : type.has_map_type() ? "map"
                        : type.has_optional_type() ? "optional" : "non-tensor";
