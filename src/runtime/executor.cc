@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/planner.h"
@@ -31,6 +32,10 @@ Status allocate_outputs(const Node& node, const std::vector<TensorType>& types, 
   }
   return Status::ok();
 }
+
+// Ops whose outputs depend only on their inputs' shapes, never their data:
+// they fold as soon as shapes are known (Shape of a graph input at plan time).
+bool reads_only_shapes(OpKind op) { return op == OpKind::Shape || op == OpKind::Size; }
 
 }  // namespace
 
@@ -120,7 +125,7 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
       known[static_cast<size_t>(id)] = true;
       plan.slots[static_cast<size_t>(id)] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
     }
-    if (all_values && is_foldable(node.op)) {
+    if ((all_values || reads_only_shapes(node.op)) && is_foldable(node.op)) {
       ISKRA_RETURN_IF_ERROR(allocate_outputs(node, out_types, folded));
       std::vector<Tensor*> out_ptrs;
       for (Tensor& t : folded) out_ptrs.push_back(&t);
@@ -213,6 +218,10 @@ Status GraphExecutor::run_node(size_t n, std::vector<Tensor>& slots) {
       if (node.outputs[o] != kNoValue) slots[static_cast<size_t>(node.outputs[o])] = std::move(dynamic_outputs[o]);
   }
   return Status::ok();
+}
+
+size_t GraphExecutor::dynamic_node_count() const {
+  return static_cast<size_t>(std::count(plan_.modes.begin(), plan_.modes.end(), NodeMode::kDynamic));
 }
 
 Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {

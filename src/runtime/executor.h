@@ -35,6 +35,8 @@ class GraphExecutor {
 
   const Graph& graph() const { return graph_; }
   size_t arena_bytes() const { return plan_.arena_bytes; }
+  // Nodes of the current plan that infer and allocate at run time.
+  size_t dynamic_node_count() const;
 
  private:
   enum class NodeMode : uint8_t { kStatic, kFolded, kDynamic };

@@ -33,6 +33,7 @@ class Session {
   const Model& model() const { return model_; }
   const SessionOptions& options() const { return options_; }
   size_t arena_bytes() const { return executor_->arena_bytes(); }
+  size_t dynamic_node_count() const { return executor_->dynamic_node_count(); }
 
   // Runs with inputs in the order of inputs(); checks their dtypes and shapes
   // against the declared ones. Outputs are fresh tensors owned by the caller.

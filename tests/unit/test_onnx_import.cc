@@ -284,5 +284,59 @@ TEST(OnnxImport, SubgraphCapturesOuterValues) {
   }
 }
 
+TEST(Planning, ShapeChainsOnGraphInputsResolveAtPlanTime) {
+  // y = Reshape(x, Concat(Gather(Shape(x), 0), [-1])) with x: f32[n, 2, 3].
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  set_tensor_type(g->add_input(), "x", onnx::TensorProto::FLOAT, {-1, 2, 3});
+  set_tensor_type(g->add_output(), "y", onnx::TensorProto::FLOAT, {-1, 6});
+  auto add = [&](const char* op, std::vector<std::string> in, std::string out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    for (auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  auto* zero = g->add_initializer();
+  zero->set_name("zero");
+  zero->set_data_type(onnx::TensorProto::INT64);
+  zero->add_dims(1);
+  zero->add_int64_data(0);
+  auto* minus_one = g->add_initializer();
+  minus_one->set_name("minus_one");
+  minus_one->set_data_type(onnx::TensorProto::INT64);
+  minus_one->add_dims(1);
+  minus_one->add_int64_data(-1);
+  add("Shape", {"x"}, "s");
+  auto* gather = add("Gather", {"s", "zero"}, "n");
+  auto* axis = gather->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(0);
+  auto* concat = add("Concat", {"n", "minus_one"}, "shape");
+  auto* caxis = concat->add_attribute();
+  caxis->set_name("axis");
+  caxis->set_type(onnx::AttributeProto::INT);
+  caxis->set_i(0);
+  add("Reshape", {"x", "shape"}, "y");
+
+  auto model = load(m);
+  ASSERT_TRUE(model.is_ok()) << model.status().message();
+  auto session = Session::create(std::move(model).value());
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  for (int64_t n : {4, 1, 4}) {  // shape changes force a re-plan
+    auto x = Tensor::allocate(DType::kF32, {n, 2, 3});
+    ASSERT_TRUE(x.is_ok());
+    for (int64_t i = 0; i < n * 6; ++i) x->data<float>()[i] = static_cast<float>(i);
+    std::vector<Tensor> out;
+    ASSERT_TRUE((*session)->run({&x.value(), 1}, out).is_ok());
+    EXPECT_EQ(out[0].shape(), (Shape{n, 6}));
+    EXPECT_EQ(out[0].data<float>()[n * 6 - 1], static_cast<float>(n * 6 - 1));
+    EXPECT_EQ((*session)->dynamic_node_count(), 0u) << "the shape chain should fold when planning";
+  }
+}
+
 }  // namespace
 }  // namespace iskra
