@@ -122,6 +122,10 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
       if (id == kNoValue) continue;
       ISKRA_RETURN_IF_ERROR(validate_shape(out_types[o].dtype, out_types[o].shape,
                                            node.label() + "output " + std::to_string(o)));
+      const Value& declared = g.value(id);
+      if (declared.dtype != DType::kUndefined && declared.dtype != out_types[o].dtype)
+        return invalid_model(node.label(), "output '", declared.name, "' is declared ", dtype_name(declared.dtype),
+                             " but the op produces ", dtype_name(out_types[o].dtype));
       known[static_cast<size_t>(id)] = true;
       plan.slots[static_cast<size_t>(id)] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
     }

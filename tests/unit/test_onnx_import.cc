@@ -284,6 +284,20 @@ TEST(OnnxImport, SubgraphCapturesOuterValues) {
   }
 }
 
+TEST(Planning, DeclaredTypeMismatchIsAnError) {
+  auto m = relu_model();
+  // Relu of f32 produces f32, but the file declares the output as i64.
+  m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
+  auto model = load(m);
+  ASSERT_TRUE(model.is_ok()) << model.status().message();
+  auto session = Session::create(std::move(model).value());
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  auto x = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  std::vector<Tensor> out;
+  expect_error((*session)->run({&x.value(), 1}, out), StatusCode::kInvalidModel,
+               "output 'y' is declared i64 but the op produces f32");
+}
+
 TEST(Planning, ShapeChainsOnGraphInputsResolveAtPlanTime) {
   // y = Reshape(x, Concat(Gather(Shape(x), 0), [-1])) with x: f32[n, 2, 3].
   onnx::ModelProto m;
