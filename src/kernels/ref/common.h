@@ -27,6 +27,35 @@ inline std::vector<int64_t> strides_of(const Shape& shape) {
   return strides;
 }
 
+// Every offset sum(index[d] * strides[d]) for d in `dims`, in row-major order.
+inline std::vector<int64_t> offsets_over(const Shape& shape, const std::vector<int64_t>& strides,
+                                         const std::vector<size_t>& dims) {
+  std::vector<int64_t> offsets{0};
+  for (size_t d : dims) {
+    std::vector<int64_t> next;
+    next.reserve(offsets.size() * static_cast<size_t>(shape[d]));
+    for (int64_t base : offsets)
+      for (int64_t i = 0; i < shape[d]; ++i) next.push_back(base + i * strides[d]);
+    offsets = std::move(next);
+  }
+  return offsets;
+}
+
+// Lanes: the elements of a tensor grouped by the index over the axes NOT in
+// `grouped` (as a reduction groups them). Element j of lane i is at offset
+// base[i] + member[j]; lanes come in row-major order of the other axes.
+struct Lanes {
+  std::vector<int64_t> base;
+  std::vector<int64_t> member;
+};
+
+inline Lanes make_lanes(const Shape& shape, const std::vector<bool>& grouped) {
+  std::vector<size_t> outer, inner;
+  for (size_t d = 0; d < shape.size(); ++d) (grouped[d] ? inner : outer).push_back(d);
+  const std::vector<int64_t> strides = strides_of(shape);
+  return Lanes{offsets_over(shape, strides, outer), offsets_over(shape, strides, inner)};
+}
+
 // Numpy-style multidirectional broadcast of two shapes; nullopt if incompatible.
 inline std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
   const size_t rank = std::max(a.size(), b.size());

@@ -74,19 +74,7 @@ Status infer_float_unary(InferContext& ctx) {
 template <typename T>
 using product_acc_t = std::conditional_t<std::is_floating_point_v<ref::compute_t<T>>, double, uint64_t>;
 
-// Every offset sum(index[d] * strides[d]) for d in `dims`, in row-major order.
-std::vector<int64_t> offsets_over(const Shape& shape, const std::vector<int64_t>& strides,
-                                  const std::vector<size_t>& dims) {
-  std::vector<int64_t> offsets{0};
-  for (size_t d : dims) {
-    std::vector<int64_t> next;
-    next.reserve(offsets.size() * static_cast<size_t>(shape[d]));
-    for (int64_t base : offsets)
-      for (int64_t i = 0; i < shape[d]; ++i) next.push_back(base + i * strides[d]);
-    offsets = std::move(next);
-  }
-  return offsets;
-}
+using ref::offsets_over;
 
 std::vector<size_t> all_dims(size_t rank) {
   std::vector<size_t> dims(rank);
@@ -128,19 +116,8 @@ Status store_optional(const KernelContext& ctx, size_t i, const std::vector<doub
   return i < ctx.outputs.size() ? store_doubles(ctx, ctx.output(i), v) : Status::ok();
 }
 
-// Lanes: the elements of a tensor grouped by the index over the axes NOT in
-// `grouped`. Element j of lane i is at base[i] + member[j].
-struct Lanes {
-  std::vector<int64_t> base;
-  std::vector<int64_t> member;
-};
-
-Lanes make_lanes(const Shape& shape, const std::vector<bool>& grouped) {
-  std::vector<size_t> outer, inner;
-  for (size_t d = 0; d < shape.size(); ++d) (grouped[d] ? inner : outer).push_back(d);
-  const std::vector<int64_t> strides = ref::strides_of(shape);
-  return Lanes{offsets_over(shape, strides, outer), offsets_over(shape, strides, inner)};
-}
+using ref::Lanes;
+using ref::make_lanes;
 
 // Lanes over axes [first, rank): the trailing block of each row.
 Lanes trailing_lanes(const Shape& shape, int first) {

@@ -52,36 +52,8 @@ Shape output_shape(const Shape& in, const std::vector<bool>& reduced, bool keepd
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// Lanes: input offsets grouped by output element. Element j of lane i is at
-// input offset base[i] + member[j]; lanes come in row-major order of the kept
-// axes, which is the output's order.
-
-// Every offset sum(index[d] * strides[d]) for d in `dims`, in row-major order.
-std::vector<int64_t> offsets_over(const Shape& shape, const std::vector<int64_t>& strides,
-                                  const std::vector<size_t>& dims) {
-  std::vector<int64_t> offsets{0};
-  for (size_t d : dims) {
-    std::vector<int64_t> next;
-    next.reserve(offsets.size() * static_cast<size_t>(shape[d]));
-    for (int64_t base : offsets)
-      for (int64_t i = 0; i < shape[d]; ++i) next.push_back(base + i * strides[d]);
-    offsets = std::move(next);
-  }
-  return offsets;
-}
-
-struct Lanes {
-  std::vector<int64_t> base;
-  std::vector<int64_t> member;
-};
-
-Lanes make_lanes(const Shape& shape, const std::vector<bool>& reduced) {
-  std::vector<size_t> kept_dims, reduced_dims;
-  for (size_t d = 0; d < shape.size(); ++d) (reduced[d] ? reduced_dims : kept_dims).push_back(d);
-  const std::vector<int64_t> strides = ref::strides_of(shape);
-  return Lanes{offsets_over(shape, strides, kept_dims), offsets_over(shape, strides, reduced_dims)};
-}
+using ref::Lanes;
+using ref::make_lanes;
 
 // ---------------------------------------------------------------------------
 // Reductions.
