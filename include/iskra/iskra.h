@@ -88,6 +88,19 @@ typedef enum iskra_dtype {
   ISKRA_DTYPE_U32 = 12,
   ISKRA_DTYPE_U64 = 13,
   ISKRA_DTYPE_BF16 = 16,  /* bfloat16 bits in a uint16_t */
+  /* Low-precision types: ONE BYTE per element in memory, also the sub-byte
+   * ones (a 4-bit or 2-bit value per byte: signed ones sign-extended, float4
+   * as its 4-bit code). Packing happens only in model files. */
+  ISKRA_DTYPE_F8E4M3FN = 17,
+  ISKRA_DTYPE_F8E4M3FNUZ = 18,
+  ISKRA_DTYPE_F8E5M2 = 19,
+  ISKRA_DTYPE_F8E5M2FNUZ = 20,
+  ISKRA_DTYPE_U4 = 21,
+  ISKRA_DTYPE_I4 = 22,
+  ISKRA_DTYPE_F4E2M1 = 23,
+  ISKRA_DTYPE_F8E8M0 = 24,
+  ISKRA_DTYPE_U2 = 25,
+  ISKRA_DTYPE_I2 = 26,
   ISKRA_DTYPE_MAX_ENUM = 0x7FFFFFFF /* not a dtype: makes the enum 32-bit, any int value valid */
 } iskra_dtype;
 

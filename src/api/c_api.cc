@@ -80,12 +80,21 @@ iskra_status guarded(const char* function, Body&& body) {
 #define ISKRA_C_CHECK_ARG(arg) \
   if ((arg) == nullptr) return null_argument(function, #arg)
 
+// The C enum and the engine's DType share ONNX's codes; keep them in step.
+static_assert(ISKRA_DTYPE_F32 == static_cast<int>(DType::kF32) && ISKRA_DTYPE_BOOL == static_cast<int>(DType::kBool) &&
+              ISKRA_DTYPE_F16 == static_cast<int>(DType::kF16) && ISKRA_DTYPE_BF16 == static_cast<int>(DType::kBF16) &&
+              ISKRA_DTYPE_F8E4M3FN == static_cast<int>(DType::kF8E4M3FN) && ISKRA_DTYPE_I4 == static_cast<int>(DType::kI4) &&
+              ISKRA_DTYPE_I2 == static_cast<int>(DType::kI2));
+
 bool is_known_dtype(iskra_dtype dtype) {
   switch (dtype) {
     case ISKRA_DTYPE_UNDEFINED: case ISKRA_DTYPE_F32: case ISKRA_DTYPE_U8: case ISKRA_DTYPE_I8:
     case ISKRA_DTYPE_U16: case ISKRA_DTYPE_I16: case ISKRA_DTYPE_I32: case ISKRA_DTYPE_I64:
     case ISKRA_DTYPE_STRING: case ISKRA_DTYPE_BOOL: case ISKRA_DTYPE_F16: case ISKRA_DTYPE_F64:
     case ISKRA_DTYPE_U32: case ISKRA_DTYPE_U64: case ISKRA_DTYPE_BF16:
+    case ISKRA_DTYPE_F8E4M3FN: case ISKRA_DTYPE_F8E4M3FNUZ: case ISKRA_DTYPE_F8E5M2:
+    case ISKRA_DTYPE_F8E5M2FNUZ: case ISKRA_DTYPE_U4: case ISKRA_DTYPE_I4: case ISKRA_DTYPE_F4E2M1:
+    case ISKRA_DTYPE_F8E8M0: case ISKRA_DTYPE_U2: case ISKRA_DTYPE_I2:
       return true;
     default:
       return false;

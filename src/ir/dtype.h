@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/float8.h"
 #include "base/half.h"
 
 namespace iskra {
@@ -26,6 +27,22 @@ enum class DType : int32_t {
   kU32 = 12,
   kU64 = 13,
   kBF16 = 16,
+  // Low-precision types: storage only, one byte per element in memory
+  // (sub-byte types unpacked: int4 as an int8 in [-8, 7], uint4 as a uint8
+  // in [0, 15], float4 as its 4-bit code in the low bits; packed only in ONNX
+  // files). Kernels do not dispatch on them (they are not in the
+  // ISKRA_DISPATCH_* sets): Cast/CastLike, QuantizeLinear/DequantizeLinear
+  // and byte-copying ops handle them explicitly. Formats: base/float8.h.
+  kF8E4M3FN = 17,
+  kF8E4M3FNUZ = 18,
+  kF8E5M2 = 19,
+  kF8E5M2FNUZ = 20,
+  kU4 = 21,
+  kI4 = 22,
+  kF4E2M1 = 23,
+  kF8E8M0 = 24,
+  kU2 = 25,
+  kI2 = 26,
 };
 
 // Size in bytes of one element; 0 for kUndefined and kString.
@@ -36,9 +53,38 @@ const char* dtype_name(DType dtype);
 const char* dtype_numpy_descr(DType dtype);
 // True for the element types Iskra can store in a tensor.
 bool dtype_is_supported(DType dtype);
+// The arithmetic types (what the ISKRA_DISPATCH_* macros cover); these three
+// are false for the low-precision types below.
 bool dtype_is_float(DType dtype);    // f16, bf16, f32, f64
 bool dtype_is_integer(DType dtype);  // signed or unsigned integers (not bool)
 bool dtype_is_signed(DType dtype);   // signed integers and floats
+
+// Low-precision types (see the enum): small floats (the float8 types, f4e2m1,
+// f8e8m0) and small integers (u4, i4, u2, i2).
+bool dtype_is_small_float(DType dtype);
+bool dtype_is_small_int(DType dtype);
+inline bool dtype_is_low_precision(DType dtype) { return dtype_is_small_float(dtype) || dtype_is_small_int(dtype); }
+// Bits per element in ONNX files: 4 for u4/i4/f4e2m1, 2 for u2/i2, else 8 * dtype_size.
+int dtype_bits(DType dtype);
+// The 8-bit integer type a small integer is stored as (i4, i2 -> i8; u4, u2 -> u8).
+DType small_int_storage(DType dtype);
+// The value range of a small integer type ([-8, 7] for i4, ...).
+int64_t small_int_min(DType dtype);
+int64_t small_int_max(DType dtype);
+// An integer reduced to a small integer type's width (two's complement
+// wrap, like a cast to a narrower integer): 17 -> 1, -9 -> 7 for i4.
+int64_t small_int_wrap(DType dtype, int64_t value);
+
+// Options of a conversion to a small float type (Cast/QuantizeLinear
+// attributes `saturate` and `round_mode`).
+struct SmallFloatOptions {
+  bool saturate = true;
+  E8M0Rounding e8m0_rounding = E8M0Rounding::kUp;
+};
+// Exact value of a small float bit pattern (NaN stays NaN).
+float small_float_to_float(DType dtype, uint8_t bits);
+// A double rounded to a small float type (base/float8.h rules).
+uint8_t small_float_from_double(DType dtype, double value, const SmallFloatOptions& options = {});
 
 // Maps a C++ element type to its DType.
 template <typename T> constexpr DType dtype_of();

@@ -1,6 +1,8 @@
 #include "ir/tensor.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "base/checked_math.h"
@@ -66,17 +68,26 @@ int64_t tensor_int_at(const Tensor& t, int64_t i) {
     case DType::kI64: return t.data<int64_t>()[i];
     case DType::kI32: return t.data<int32_t>()[i];
     case DType::kI16: return t.data<int16_t>()[i];
-    case DType::kI8: return t.data<int8_t>()[i];
-    case DType::kU8: return t.data<uint8_t>()[i];
+    case DType::kI8: case DType::kI4: case DType::kI2: return t.data<int8_t>()[i];
+    case DType::kU8: case DType::kU4: case DType::kU2: return t.data<uint8_t>()[i];
     case DType::kU16: return t.data<uint16_t>()[i];
     case DType::kU32: return t.data<uint32_t>()[i];
     case DType::kU64: return static_cast<int64_t>(t.data<uint64_t>()[i]);
     case DType::kBool: return t.data<bool>()[i] ? 1 : 0;
-    default: return static_cast<int64_t>(tensor_double_at(t, i));
+    default: {
+      // Floats truncate toward zero; NaN reads as 0 and out-of-range values saturate.
+      const double d = tensor_double_at(t, i);
+      if (std::isnan(d)) return 0;
+      if (d >= 9223372036854775807.0) return std::numeric_limits<int64_t>::max();
+      if (d <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+      return static_cast<int64_t>(d);
+    }
   }
 }
 
 double tensor_double_at(const Tensor& t, int64_t i) {
+  if (dtype_is_small_int(t.dtype())) return static_cast<double>(tensor_int_at(t, i));
+  if (dtype_is_small_float(t.dtype())) return small_float_to_float(t.dtype(), t.data<uint8_t>()[i]);
   return ISKRA_DISPATCH_ALL(
       t.dtype(), [&](auto tag) -> double {
         using T = decltype(tag);

@@ -42,6 +42,16 @@ std::string format_ms(double ms) {
   return buffer;
 }
 
+// numpy's name of the dtypes npy_dtype_for converts to.
+const char* numpy_type_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kI8: return "int8";
+    case DType::kU8: return "uint8";
+    default: return dtype_name(dtype);
+  }
+}
+
 std::string describe_inputs(const std::vector<IoInfo>& infos) {
   std::string known;
   for (const IoInfo& info : infos) known += (known.empty() ? "'" : ", '") + info.name + "'";
@@ -172,7 +182,9 @@ int run_command(const RunOptions& options) {
     const std::string path = (std::filesystem::path(options.output_dir) / (stem + ".npy")).string();
     bool converted = false;
     if (Status s = write_tensor_npy(path, outputs[i], &converted); !s.is_ok()) return report_error(s);
-    if (converted) print_note("output '" + out_infos[i].name + "' is bf16; wrote it to " + path + " as float32");
+    if (converted)  // numpy lacks the type (bf16, float8, int4, ...): see npy_dtype_for
+      print_note("output '" + out_infos[i].name + "' is " + dtype_name(outputs[i].dtype()) + "; wrote it to " + path +
+                 " as " + numpy_type_name(npy_dtype_for(outputs[i].dtype())));
     std::cout << "wrote " << path << "\n";
   }
   return kExitOk;

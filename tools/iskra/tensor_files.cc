@@ -1,5 +1,6 @@
 #include "tensor_files.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -67,23 +68,28 @@ Result<Tensor> read_tensor_file(const std::string& path) {
   return read_onnx_tensor_file(path);
 }
 
+DType npy_dtype_for(DType dtype) {
+  if (dtype == DType::kBF16 || dtype_is_small_float(dtype)) return DType::kF32;
+  if (dtype_is_small_int(dtype)) return small_int_storage(dtype);
+  return dtype;
+}
+
 Status write_tensor_npy(const std::string& path, const Tensor& tensor, bool* converted) {
-  if (converted) *converted = false;
+  const DType npy_dtype = npy_dtype_for(tensor.dtype());
+  if (converted) *converted = npy_dtype != tensor.dtype();
+  const char* descr = dtype_numpy_descr(npy_dtype);
+  if (!descr) return unsupported("cannot write a ", dtype_name(tensor.dtype()), " tensor as .npy");
   NpyArray array;
   array.shape = tensor.shape();
-  if (tensor.dtype() == DType::kBF16) {
-    array.descr = dtype_numpy_descr(DType::kF32);
+  array.descr = descr;
+  if (npy_dtype == DType::kF32 && tensor.dtype() != DType::kF32) {
+    // Widening to float is exact for every type mapped to f32.
     array.data.resize(static_cast<size_t>(tensor.element_count()) * sizeof(float));
-    const BFloat16* src = tensor.data<BFloat16>();
     for (int64_t i = 0; i < tensor.element_count(); ++i) {
-      const float f = src[i];
+      const auto f = static_cast<float>(tensor_double_at(tensor, i));
       std::memcpy(array.data.data() + i * sizeof(float), &f, sizeof f);
     }
-    if (converted) *converted = true;
-  } else {
-    const char* descr = dtype_numpy_descr(tensor.dtype());
-    if (!descr) return unsupported("cannot write a ", dtype_name(tensor.dtype()), " tensor as .npy");
-    array.descr = descr;
+  } else {  // the same bytes (small integers are stored as the 8-bit integers they are written as)
     const auto* bytes = static_cast<const uint8_t*>(tensor.raw_data());
     if (tensor.byte_size()) array.data.assign(bytes, bytes + tensor.byte_size());
   }
@@ -94,6 +100,16 @@ Result<Tensor> random_tensor(DType dtype, const Shape& shape, uint64_t seed) {
   ISKRA_ASSIGN_OR_RETURN(Tensor tensor, Tensor::allocate(dtype, shape));
   Random random(seed);
   const int64_t count = tensor.element_count();
+  if (dtype_is_low_precision(dtype)) {  // one byte per element, see ir/dtype.h
+    uint8_t* out = tensor.data<uint8_t>();
+    const double lo = dtype == DType::kF8E8M0 ? 0.0 : -1.0;  // e8m0 holds positive powers of two only
+    const uint64_t int_limit =
+        dtype_is_small_int(dtype) ? std::min<uint64_t>(10, static_cast<uint64_t>(small_int_max(dtype)) + 1) : 1;
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = dtype_is_small_float(dtype) ? small_float_from_double(dtype, random.uniform(lo, 1.0))
+                                           : static_cast<uint8_t>(random.next() % int_limit);
+    return tensor;
+  }
   Status status = ISKRA_DISPATCH_ALL(
       dtype,
       [&](auto tag) {

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "base/checked_math.h"
 #include "import/onnx/onnx_tensor_file.h"
@@ -11,17 +12,31 @@ namespace iskra {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// TensorProto.DataType names by code. Written out because the protobuf
+// library of older onnx releases (Debian's 1.12) does not know codes > 16.
+const char* onnx_type_name(int32_t code) {
+  static constexpr const char* kNames[] = {
+      "UNDEFINED", "FLOAT",      "UINT8",        "INT8",           "UINT16",     "INT16",          "INT32",
+      "INT64",     "STRING",     "BOOL",         "FLOAT16",        "DOUBLE",     "UINT32",         "UINT64",
+      "COMPLEX64", "COMPLEX128", "BFLOAT16",     "FLOAT8E4M3FN",   "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ",
+      "UINT4",     "INT4",       "FLOAT4E2M1",   "FLOAT8E8M0",     "UINT2",      "INT2",           "FLOAT6E2M3",
+      "FLOAT6E3M2"};
+  constexpr int32_t kCount = static_cast<int32_t>(sizeof kNames / sizeof kNames[0]);
+  return code >= 0 && code < kCount ? kNames[code] : "unknown";
+}
+
+}  // namespace
+
 Result<DType> dtype_from_onnx(int32_t elem_type, const std::string& what) {
   switch (elem_type) {
     case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 9: case 10: case 11: case 12: case 13: case 16:
+    case 17: case 18: case 19: case 20: case 21: case 22: case 23: case 24: case 25: case 26:
       return static_cast<DType>(elem_type);
     case 8: return unsupported(what, ": string tensors are not supported");
-    default: {
-      const char* name = onnx::TensorProto_DataType_IsValid(elem_type)
-                             ? onnx::TensorProto_DataType_Name(elem_type).c_str()
-                             : "unknown";
-      return unsupported(what, ": element type ", name, " (", elem_type, ") is not supported");
-    }
+    default:
+      return unsupported(what, ": element type ", onnx_type_name(elem_type), " (", elem_type, ") is not supported");
   }
 }
 
@@ -50,8 +65,9 @@ Result<fs::path> resolve_external(const std::string& base_dir, const std::string
   return full;
 }
 
+// Reads the `expected` bytes of an external-data tensor into dst.
 Status read_external(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what,
-                     Tensor& out) {
+                     void* dst, int64_t expected, const Shape& shape) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& entry : proto.external_data()) {
@@ -65,10 +81,9 @@ Status read_external(const onnx::TensorProto& proto, const std::string& base_dir
     }
   }
   ISKRA_ASSIGN_OR_RETURN(fs::path path, resolve_external(base_dir, location, what));
-  const auto expected = static_cast<int64_t>(out.byte_size());
   if (length >= 0 && length != expected)
     return invalid_model(what, ": external data length ", length, " does not match shape ",
-                         shape_to_string(out.shape()), " (", expected, " bytes)");
+                         shape_to_string(shape), " (", expected, " bytes)");
   std::ifstream file(path, std::ios::binary);
   if (!file) return io_error(what, ": cannot open external data file '", path.string(), "'");
   std::error_code ec;
@@ -77,9 +92,35 @@ Status read_external(const onnx::TensorProto& proto, const std::string& base_dir
     return invalid_model(what, ": external data file '", path.string(), "' is shorter than offset ", offset, " + ",
                          expected, " bytes");
   file.seekg(offset);
-  file.read(static_cast<char*>(out.raw_data()), expected);
+  file.read(static_cast<char*>(dst), expected);
   if (!file) return io_error(what, ": failed reading external data file '", path.string(), "'");
   return Status::ok();
+}
+
+// Elements per byte of a dtype in ONNX files: 2 for 4-bit, 4 for 2-bit types, else 1.
+int64_t elements_per_byte(DType dtype) { return dtype_bits(dtype) < 8 ? 8 / dtype_bits(dtype) : 1; }
+
+// Bytes `count` elements take in an ONNX file (sub-byte types packed).
+size_t file_byte_size(DType dtype, int64_t count) {
+  const int64_t per_byte = elements_per_byte(dtype);
+  if (per_byte > 1) return static_cast<size_t>((count + per_byte - 1) / per_byte);
+  return static_cast<size_t>(count) * dtype_size(dtype);
+}
+
+// Unpacks sub-byte elements as ONNX packs them, low bits first (for 4-bit
+// types element 2k is the low nibble of byte k, element 2k+1 the high one;
+// an odd count leaves the last high nibble unused), one element per byte of
+// out; signed types are sign-extended.
+void unpack_sub_byte(const uint8_t* packed, Tensor& out) {
+  const DType dtype = out.dtype();
+  const int bits = dtype_bits(dtype);
+  const int64_t per_byte = elements_per_byte(dtype);
+  const unsigned mask = (1u << bits) - 1;
+  uint8_t* dst = out.data<uint8_t>();
+  for (int64_t i = 0; i < out.element_count(); ++i) {
+    const unsigned code = (packed[i / per_byte] >> ((i % per_byte) * bits)) & mask;
+    dst[i] = dtype_is_small_int(dtype) ? static_cast<uint8_t>(small_int_wrap(dtype, code)) : static_cast<uint8_t>(code);
+  }
 }
 
 }  // namespace
@@ -90,7 +131,7 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
   Shape shape(proto.dims().begin(), proto.dims().end());
   ISKRA_RETURN_IF_ERROR(validate_shape(dtype, shape, what));
   const int64_t count = shape_element_count(shape);
-  const size_t bytes = static_cast<size_t>(count) * dtype_size(dtype);
+  const size_t bytes = file_byte_size(dtype, count);
   // Check the data size before allocating, so an absurd shape with little data
   // is rejected without reserving memory for it.
   const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
@@ -99,14 +140,22 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
                          " of ", dtype_name(dtype), " needs ", bytes);
   ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(dtype, shape));
   if (external) {
-    ISKRA_RETURN_IF_ERROR(read_external(proto, base_dir, what, out));
+    std::string packed(elements_per_byte(dtype) > 1 ? bytes : 0, '\0');
+    void* dst = packed.empty() ? out.raw_data() : packed.data();
+    ISKRA_RETURN_IF_ERROR(read_external(proto, base_dir, what, dst, static_cast<int64_t>(bytes), shape));
+    if (!packed.empty()) unpack_sub_byte(reinterpret_cast<const uint8_t*>(packed.data()), out);
     return out;
   }
   if (proto.has_raw_data()) {
-    if (bytes) std::memcpy(out.raw_data(), proto.raw_data().data(), bytes);
+    const auto* raw = reinterpret_cast<const uint8_t*>(proto.raw_data().data());
+    if (elements_per_byte(dtype) > 1) unpack_sub_byte(raw, out);
+    else if (bytes) std::memcpy(out.raw_data(), raw, bytes);
     return out;
   }
   // Typed fields: which one holds the data depends on the element type.
+  // Sub-byte types keep one packed byte per int32_data entry.
+  const bool packed = elements_per_byte(dtype) > 1;
+  const int64_t needed = packed ? static_cast<int64_t>(bytes) : count;
   int64_t stored = 0;
   switch (dtype) {
     case DType::kF32: stored = proto.float_data_size(); break;
@@ -115,8 +164,15 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
     case DType::kU32: case DType::kU64: stored = proto.uint64_data_size(); break;
     default: stored = proto.int32_data_size(); break;
   }
-  if (stored != count)
-    return invalid_model(what, ": holds ", stored, " values, shape ", shape_to_string(shape), " needs ", count);
+  if (stored != needed)
+    return invalid_model(what, ": holds ", stored, " values, shape ", shape_to_string(shape), " of ",
+                         dtype_name(dtype), " needs ", needed, packed ? " (packed bytes)" : "");
+  if (packed) {
+    std::vector<uint8_t> data(bytes);
+    for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(proto.int32_data(static_cast<int>(i)) & 0xff);
+    unpack_sub_byte(data.data(), out);
+    return out;
+  }
   switch (dtype) {
     case DType::kF32: copy_field<float>(proto.float_data(), out); break;
     case DType::kF64: copy_field<double>(proto.double_data(), out); break;
@@ -130,7 +186,11 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
     case DType::kU8: copy_field<uint8_t>(proto.int32_data(), out); break;
     case DType::kBool: copy_field<bool>(proto.int32_data(), out); break;
     case DType::kF16: case DType::kBF16: copy_field<uint16_t>(proto.int32_data(), out); break;  // raw bits
-    default: return internal_error(what, ": unhandled dtype ", dtype_name(dtype));
+    default:
+      // The 8-bit small floats: one bit pattern per int32_data entry.
+      if (!dtype_is_small_float(dtype)) return internal_error(what, ": unhandled dtype ", dtype_name(dtype));
+      copy_field<uint8_t>(proto.int32_data(), out);
+      break;
   }
   return out;
 }

@@ -17,7 +17,7 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
                                 const std::string& what);
 
 // Maps an ONNX elem_type code to a DType; fails naming `what` for types Iskra
-// does not store (string, float8, int4, complex...).
+// does not store (string, complex, float6...).
 Result<DType> dtype_from_onnx(int32_t elem_type, const std::string& what);
 
 }  // namespace iskra

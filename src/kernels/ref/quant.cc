@@ -1,9 +1,11 @@
 // Reference kernels and shape functions: linear quantization ops.
 //
-// Quantized values are the integer dtypes Iskra stores (u8, i8, u16, i16 and,
-// for DequantizeLinear, i32). Rounding is half to even; results saturate to the
-// range of the output dtype. Real values go through double so every integer
-// input is exact.
+// Quantized values are u8, i8, u16, i16, the small integers u4, i4, u2, i2
+// (and, for DequantizeLinear, i32), or the small floats f8e4m3fn, f8e4m3fnuz,
+// f8e5m2, f8e5m2fnuz and f4e2m1. Integer results round half to even and
+// saturate to the range of the output dtype; float results round to nearest
+// even (saturating per the `saturate` attribute). Real values go through
+// double so every integer input is exact.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -19,18 +21,23 @@ namespace iskra {
 namespace {
 
 bool is_quantized_dtype(DType t) {
-  return t == DType::kU8 || t == DType::kI8 || t == DType::kU16 || t == DType::kI16;
+  return t == DType::kU8 || t == DType::kI8 || t == DType::kU16 || t == DType::kI16 || dtype_is_small_int(t) ||
+         (dtype_is_small_float(t) && t != DType::kF8E8M0);
 }
-bool is_scale_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+bool is_real_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+// Scales of QuantizeLinear/DequantizeLinear may also be MX powers of two.
+bool is_scale_dtype(DType t) { return is_real_dtype(t) || t == DType::kF8E8M0; }
+
+// Rounds a real value half to even and saturates it to [lo, hi]; NaN gives 0.
+double round_and_clamp(double v, double lo, double hi) {
+  return std::isnan(v) ? 0.0 : std::clamp(std::nearbyint(v), lo, hi);
+}
 
 // Rounds a real value half to even and saturates it to the range of T.
 template <typename T>
 T saturate_round(double v) {
-  if (std::isnan(v)) return T{0};
-  const double r = std::nearbyint(v);
-  const double lo = static_cast<double>(std::numeric_limits<T>::lowest());
-  const double hi = static_cast<double>(std::numeric_limits<T>::max());
-  return static_cast<T>(std::clamp(r, lo, hi));
+  return static_cast<T>(round_and_clamp(v, static_cast<double>(std::numeric_limits<T>::lowest()),
+                                        static_cast<double>(std::numeric_limits<T>::max())));
 }
 
 // Rounds v to the precision of a float dtype (as a computation in that dtype would).
@@ -46,6 +53,14 @@ double round_to_dtype(DType dtype, double v) {
 // out[i] = saturate_round(value_at(i)) for every element of an integer tensor.
 template <typename Fn>
 Status store_quantized(Tensor& out, Fn&& value_at) {
+  if (dtype_is_small_int(out.dtype())) {  // one byte per element, see ir/dtype.h
+    const auto lo = static_cast<double>(small_int_min(out.dtype()));
+    const auto hi = static_cast<double>(small_int_max(out.dtype()));
+    uint8_t* y = out.data<uint8_t>();
+    for (int64_t i = 0; i < out.element_count(); ++i)
+      y[i] = static_cast<uint8_t>(static_cast<int64_t>(round_and_clamp(value_at(i), lo, hi)));
+    return Status::ok();
+  }
   return ISKRA_DISPATCH_NUMERIC(out.dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T>) {
@@ -69,6 +84,13 @@ Status store_real(Tensor& out, Fn&& value_at) {
     for (int64_t i = 0; i < n; ++i) y[i] = ref::convert_element<T>(value_at(i));
     return Status::ok();
   }, internal_error("store_real: output dtype ", dtype_name(out.dtype())));
+}
+
+// out[i] = value_at(i) rounded to the small float dtype of out.
+template <typename Fn>
+void store_small_float(Tensor& out, const SmallFloatOptions& options, Fn&& value_at) {
+  uint8_t* y = out.data<uint8_t>();
+  for (int64_t i = 0; i < out.element_count(); ++i) y[i] = small_float_from_double(out.dtype(), value_at(i), options);
 }
 
 double value_or(const Tensor* t, int64_t i, double fallback) { return t ? tensor_double_at(*t, i) : fallback; }
@@ -101,7 +123,10 @@ struct ScaleMap {
 Result<ScaleMap> make_scale_map(const InferContext& ctx, size_t scale_in, size_t zp_in) {
   const Shape& x = ctx.shape(0);
   const Shape& scale = ctx.shape(scale_in);
-  if (ctx.has_input(zp_in) && ctx.shape(zp_in) != scale)
+  // A scalar and a 1-element 1-D tensor are both per-tensor (ONNX's own test
+  // data pairs a [] scale with a [1] zero point).
+  auto per_tensor = [](const Shape& s) { return s.size() <= 1 && shape_element_count(s) == 1; };
+  if (ctx.has_input(zp_in) && ctx.shape(zp_in) != scale && !(per_tensor(ctx.shape(zp_in)) && per_tensor(scale)))
     return ctx.error("zero point ", ctx.input(zp_in).describe(), " must have the shape of the scale ",
                      ctx.input(scale_in).describe());
   const int64_t block = ctx.node().attr_int("block_size", 0);
@@ -140,11 +165,13 @@ ScaleMap scale_map_for_run(const KernelContext& ctx, size_t scale_in, size_t zp_
 
 }  // namespace
 
-// QuantizeLinear: y = saturate(round_half_even(x / y_scale) + y_zero_point).
+// QuantizeLinear: y = saturate(round_half_even(x / y_scale) + y_zero_point);
+// for float outputs y = saturate(x / y_scale + y_zero_point) rounded to the
+// output type (the zero point of float8/float4 is normally 0).
 Status infer_quantize_linear(InferContext& ctx) {
   if (ctx.input_count() < 2 || !ctx.has_input(0) || !ctx.has_input(1)) return ctx.error("needs inputs x and y_scale");
   const DType x = ctx.dtype(0);
-  if (!is_scale_dtype(x) && x != DType::kI32) return ctx.unsupported_error("x dtype ", dtype_name(x));
+  if (!is_real_dtype(x) && x != DType::kI32) return ctx.unsupported_error("x dtype ", dtype_name(x));
   if (!is_scale_dtype(ctx.dtype(1)) && ctx.dtype(1) != DType::kI32)
     return ctx.unsupported_error("y_scale dtype ", dtype_name(ctx.dtype(1)));
   const int64_t attr_dtype = ctx.node().attr_int("output_dtype", 0);
@@ -156,7 +183,7 @@ Status infer_quantize_linear(InferContext& ctx) {
   }
   if (!is_quantized_dtype(out)) return ctx.unsupported_error("quantizing to dtype code ", static_cast<int>(out));
   const int64_t precision = ctx.node().attr_int("precision", 0);
-  if (precision != 0 && !is_scale_dtype(static_cast<DType>(precision)) && static_cast<DType>(precision) != DType::kF64)
+  if (precision != 0 && !is_real_dtype(static_cast<DType>(precision)) && static_cast<DType>(precision) != DType::kF64)
     return ctx.unsupported_error("precision ", precision);
   ISKRA_RETURN_IF_ERROR(make_scale_map(ctx, 1, 2).status());
   ctx.set_output(0, out, ctx.shape(0));
@@ -173,11 +200,23 @@ Status run_quantize_linear(KernelContext& ctx) {
   const DType div_dtype = precision != 0 ? static_cast<DType>(precision)
                           : x.dtype() == scale.dtype() ? x.dtype()
                                                        : DType::kF32;
-  return store_quantized(ctx.output(0), [&](int64_t i) {
-    const int64_t s = map.offset(i);
+  auto quotient = [&](int64_t i, int64_t s) {
     const double xv = round_to_dtype(div_dtype, tensor_double_at(x, i));
-    const double q = round_to_dtype(div_dtype, xv / round_to_dtype(div_dtype, tensor_double_at(scale, s)));
-    return std::nearbyint(q) + value_or(zp, s, 0.0);
+    return round_to_dtype(div_dtype, xv / round_to_dtype(div_dtype, tensor_double_at(scale, s)));
+  };
+  Tensor& y = ctx.output(0);
+  if (dtype_is_small_float(y.dtype())) {
+    SmallFloatOptions options;
+    options.saturate = ctx.node.attr_int("saturate", 1) != 0;
+    store_small_float(y, options, [&](int64_t i) {
+      const int64_t s = map.offset(i);
+      return quotient(i, s) + value_or(zp, s, 0.0);
+    });
+    return Status::ok();
+  }
+  return store_quantized(y, [&](int64_t i) {
+    const int64_t s = map.offset(i);
+    return std::nearbyint(quotient(i, s)) + value_or(zp, s, 0.0);
   });
 }
 
@@ -192,7 +231,10 @@ Status infer_dequantize_linear(InferContext& ctx) {
     return ctx.error("x_zero_point dtype ", dtype_name(ctx.dtype(2)), " differs from x dtype ", dtype_name(x));
   const int64_t attr_dtype = ctx.node().attr_int("output_dtype", 0);
   const DType out = attr_dtype != 0 ? static_cast<DType>(attr_dtype) : ctx.dtype(1);
-  if (!is_scale_dtype(out)) return ctx.unsupported_error("output_dtype ", attr_dtype);
+  if (!is_real_dtype(out)) {
+    if (attr_dtype == 0) return ctx.error("output_dtype is required for an x_scale of dtype ", dtype_name(out));
+    return ctx.unsupported_error("output_dtype ", attr_dtype);
+  }
   ISKRA_RETURN_IF_ERROR(make_scale_map(ctx, 1, 2).status());
   ctx.set_output(0, out, ctx.shape(0));
   return Status::ok();
@@ -296,7 +338,7 @@ Status infer_qlinear_matmul(InferContext& ctx) {
   if (ctx.dtype(kAZp) != ctx.dtype(kA) || ctx.dtype(kBZp) != ctx.dtype(kB))
     return ctx.error("zero points must have the dtype of their inputs");
   for (size_t i : {kAScale, kBScale, kYScale})
-    if (!is_scale_dtype(ctx.dtype(i))) return ctx.unsupported_error("scale dtype ", dtype_name(ctx.dtype(i)));
+    if (!is_real_dtype(ctx.dtype(i))) return ctx.unsupported_error("scale dtype ", dtype_name(ctx.dtype(i)));
   ISKRA_ASSIGN_OR_RETURN(MatMulShape s, matmul_shape(ctx, ctx.shape(kA), ctx.shape(kB)));
   ISKRA_RETURN_IF_ERROR(check_quant_param(ctx, kAScale, s.m));
   ISKRA_RETURN_IF_ERROR(check_quant_param(ctx, kAZp, s.m));

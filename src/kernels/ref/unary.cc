@@ -424,10 +424,58 @@ To cast_element(From v) {
   }
 }
 
+// The low-precision types (see ir/dtype.h) are converted through their
+// storage: a small-integer source reads as the 8-bit integer it is stored as,
+// a small-float source is widened exactly to f32 first, and a low-precision
+// target is written by cast_to_low_precision.
+
+// One element to a low-precision type, as the byte that stores it. Small
+// floats round to nearest even (saturate/round_mode: base/float8.h). Small
+// integers wrap like any narrowing integer cast (17 -> 1 for int4); floats
+// truncate first, and NaN, infinities and values beyond int64 give 0 (ONNX
+// leaves them undefined; this is what ml_dtypes, used for the ONNX test
+// data, gives on x86).
+template <typename From>
+uint8_t cast_to_low_precision(From v, DType to, const SmallFloatOptions& options) {
+  using C = compute_t<From>;
+  const double d = static_cast<double>(static_cast<C>(v));
+  if (dtype_is_small_float(to)) return small_float_from_double(to, d, options);
+  if constexpr (std::is_floating_point_v<C>) {
+    const bool in_range = std::isfinite(d) && std::fabs(d) < 9.2e18;
+    return static_cast<uint8_t>(small_int_wrap(to, in_range ? static_cast<int64_t>(d) : 0));
+  } else {
+    return static_cast<uint8_t>(small_int_wrap(to, static_cast<int64_t>(v)));
+  }
+}
+
+// The input of a cast as a tensor of an arithmetic (dispatchable) dtype.
+Result<Tensor> cast_source(const Tensor& x) {
+  if (dtype_is_small_int(x.dtype()))  // a read-only view of the same bytes
+    return Tensor::shared(small_int_storage(x.dtype()), x.shape(), const_cast<void*>(x.raw_data()), x.owner());
+  if (!dtype_is_small_float(x.dtype())) return x;
+  ISKRA_ASSIGN_OR_RETURN(Tensor wide, Tensor::allocate(DType::kF32, x.shape()));
+  const uint8_t* in = x.data<uint8_t>();
+  float* out = wide.data<float>();
+  for (int64_t i = 0; i < x.element_count(); ++i) out[i] = small_float_to_float(x.dtype(), in[i]);
+  return wide;
+}
+
+// Cast's `saturate` (float8 targets) and `round_mode` (float8e8m0 target).
+Result<SmallFloatOptions> cast_options(const Node& node) {
+  SmallFloatOptions options;
+  options.saturate = node.attr_int("saturate", 1) != 0;
+  const std::string mode = node.attr_string("round_mode", "up");
+  if (mode == "up") options.e8m0_rounding = E8M0Rounding::kUp;
+  else if (mode == "down") options.e8m0_rounding = E8M0Rounding::kDown;
+  else if (mode == "nearest") options.e8m0_rounding = E8M0Rounding::kNearest;
+  else return invalid_model(node.label(), "round_mode must be 'up', 'down' or 'nearest', got '", mode, "'");
+  return options;
+}
+
 Status check_cast_target(const InferContext& ctx, DType to) {
   if (!dtype_is_supported(to) || to == DType::kString)
     return ctx.unsupported_error("cast to dtype code ", static_cast<int>(to), " is not supported");
-  return Status::ok();
+  return cast_options(ctx.node()).status();
 }
 
 Status check_cast_source(const InferContext& ctx) {
@@ -437,7 +485,7 @@ Status check_cast_source(const InferContext& ctx) {
   return Status::ok();
 }
 
-// Cast(x; to): the ONNX dtype code `to` equals our DType value.
+// Cast(x; to, saturate, round_mode): the ONNX dtype code `to` equals our DType value.
 Status infer_cast(InferContext& ctx) {
   if (ctx.input_count() != 1) return ctx.error("expects 1 input, got ", ctx.input_count());
   ISKRA_RETURN_IF_ERROR(check_cast_source(ctx));
@@ -449,7 +497,7 @@ Status infer_cast(InferContext& ctx) {
   return Status::ok();
 }
 
-// CastLike(x, like): casts x to the dtype of `like`.
+// CastLike(x, like; saturate, round_mode): casts x to the dtype of `like`.
 Status infer_castlike(InferContext& ctx) {
   if (ctx.input_count() != 2) return ctx.error("expects 2 inputs, got ", ctx.input_count());
   ISKRA_RETURN_IF_ERROR(check_cast_source(ctx));
@@ -461,9 +509,20 @@ Status infer_castlike(InferContext& ctx) {
 
 // Shared by Cast and CastLike: the target dtype is the output's.
 Status run_cast(KernelContext& ctx) {
-  const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
-  const Status bad = ctx.unsupported_error("cast ", dtype_name(x.dtype()), " to ", dtype_name(y.dtype()));
+  ISKRA_ASSIGN_OR_RETURN(const Tensor x, cast_source(ctx.input(0)));
+  const Status bad = ctx.unsupported_error("cast ", dtype_name(ctx.input(0).dtype()), " to ", dtype_name(y.dtype()));
+  if (dtype_is_low_precision(y.dtype())) {
+    ISKRA_ASSIGN_OR_RETURN(const SmallFloatOptions options, cast_options(ctx.node));
+    uint8_t* out = y.data<uint8_t>();
+    auto from_typed = [&](auto from_tag) -> Status {
+      using From = decltype(from_tag);
+      const From* in = x.data<From>();
+      for (int64_t i = 0; i < x.element_count(); ++i) out[i] = cast_to_low_precision(in[i], y.dtype(), options);
+      return Status::ok();
+    };
+    return ISKRA_DISPATCH_ALL(x.dtype(), from_typed, bad);
+  }
   auto from_typed = [&](auto from_tag) -> Status {
     using From = decltype(from_tag);
     auto to_typed = [&](auto to_tag) -> Status {
