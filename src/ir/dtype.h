@@ -113,52 +113,45 @@ template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
 #define ISKRA_DTYPE_CASE(DT, T, fn) \
   case ::iskra::DType::DT: return fn(T{});
 
-#define ISKRA_DISPATCH_FLOAT(dtype, fn, ...)            \
-  [&]() {                                                    \
-    switch (dtype) {                                         \
-      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
-      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
-      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
-      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
-      default: return __VA_ARGS__;                              \
-    }                                                        \
+#define ISKRA_FLOAT_CASES(fn)                    \
+  ISKRA_DTYPE_CASE(kF32, float, fn)              \
+  ISKRA_DTYPE_CASE(kF64, double, fn)             \
+  ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)   \
+  ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)
+
+#define ISKRA_INTEGER_CASES(fn)          \
+  ISKRA_DTYPE_CASE(kI8, int8_t, fn)      \
+  ISKRA_DTYPE_CASE(kU8, uint8_t, fn)     \
+  ISKRA_DTYPE_CASE(kI16, int16_t, fn)    \
+  ISKRA_DTYPE_CASE(kU16, uint16_t, fn)   \
+  ISKRA_DTYPE_CASE(kI32, int32_t, fn)    \
+  ISKRA_DTYPE_CASE(kU32, uint32_t, fn)   \
+  ISKRA_DTYPE_CASE(kI64, int64_t, fn)    \
+  ISKRA_DTYPE_CASE(kU64, uint64_t, fn)
+
+#define ISKRA_DISPATCH_FLOAT(dtype, fn, ...) \
+  [&]() {                                    \
+    switch (dtype) {                         \
+      ISKRA_FLOAT_CASES(fn)                  \
+      default: return __VA_ARGS__;           \
+    }                                        \
   }()
 
-#define ISKRA_DISPATCH_NUMERIC(dtype, fn, ...)          \
-  [&]() {                                                    \
-    switch (dtype) {                                         \
-      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
-      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
-      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
-      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
-      ISKRA_DTYPE_CASE(kI8, int8_t, fn)                      \
-      ISKRA_DTYPE_CASE(kU8, uint8_t, fn)                     \
-      ISKRA_DTYPE_CASE(kI16, int16_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU16, uint16_t, fn)                   \
-      ISKRA_DTYPE_CASE(kI32, int32_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU32, uint32_t, fn)                   \
-      ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
-      default: return __VA_ARGS__;                              \
-    }                                                        \
+#define ISKRA_DISPATCH_NUMERIC(dtype, fn, ...) \
+  [&]() {                                      \
+    switch (dtype) {                           \
+      ISKRA_FLOAT_CASES(fn)                    \
+      ISKRA_INTEGER_CASES(fn)                  \
+      default: return __VA_ARGS__;             \
+    }                                          \
   }()
 
-#define ISKRA_DISPATCH_ALL(dtype, fn, ...)              \
-  [&]() {                                                    \
-    switch (dtype) {                                         \
-      ISKRA_DTYPE_CASE(kF32, float, fn)                      \
-      ISKRA_DTYPE_CASE(kF64, double, fn)                     \
-      ISKRA_DTYPE_CASE(kF16, ::iskra::Float16, fn)           \
-      ISKRA_DTYPE_CASE(kBF16, ::iskra::BFloat16, fn)         \
-      ISKRA_DTYPE_CASE(kI8, int8_t, fn)                      \
-      ISKRA_DTYPE_CASE(kU8, uint8_t, fn)                     \
-      ISKRA_DTYPE_CASE(kI16, int16_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU16, uint16_t, fn)                   \
-      ISKRA_DTYPE_CASE(kI32, int32_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU32, uint32_t, fn)                   \
-      ISKRA_DTYPE_CASE(kI64, int64_t, fn)                    \
-      ISKRA_DTYPE_CASE(kU64, uint64_t, fn)                   \
-      ISKRA_DTYPE_CASE(kBool, bool, fn)                      \
-      default: return __VA_ARGS__;                              \
-    }                                                        \
+#define ISKRA_DISPATCH_ALL(dtype, fn, ...) \
+  [&]() {                                  \
+    switch (dtype) {                       \
+      ISKRA_FLOAT_CASES(fn)                \
+      ISKRA_INTEGER_CASES(fn)              \
+      ISKRA_DTYPE_CASE(kBool, bool, fn)    \
+      default: return __VA_ARGS__;         \
+    }                                      \
   }()

@@ -3,7 +3,7 @@
 //
 // Every op walks its output through for_each_broadcast(), the one
 // broadcasting loop of this file. Two-input ops are table-driven: each is one
-// line in kBinaryOps, a generic lambda on the compute type (float for
+// line in kTableOps, a generic lambda on the compute type (float for
 // f16/bf16, see compute_t). Pow, Max/Min/Sum/Mean and Where have their own
 // infer/run pairs built on the same loop.
 //
@@ -18,6 +18,7 @@
 
 #include "kernels/kernel.h"
 #include "kernels/ref/common.h"
+#include "kernels/ref/type_constraints.h"
 
 namespace iskra {
 namespace {
@@ -28,53 +29,11 @@ using ref::convert_element;
 // Kernels pass named lambdas to the ISKRA_DISPATCH_* macros: a lambda written
 // inline would have the macro split it at its commas.
 
-// The element types an op accepts (its ONNX type constraint, rounded to
-// the dtypes Iskra stores).
-enum class Types {
-  kFloat,    // f16, bf16, f32, f64
-  kNumeric,  // floats and all integers
-  kInteger,  // all integers
-  kBool,     // bool only
-  kAny,      // numeric or bool
-};
-
-bool accepts(Types types, DType dtype) {
-  const bool numeric = dtype_is_float(dtype) || dtype_is_integer(dtype);
-  switch (types) {
-    case Types::kFloat: return dtype_is_float(dtype);
-    case Types::kNumeric: return numeric;
-    case Types::kInteger: return dtype_is_integer(dtype);
-    case Types::kBool: return dtype == DType::kBool;
-    case Types::kAny: return numeric || dtype == DType::kBool;
-  }
-  return false;
-}
-
-// The compile-time twin of accepts(): which element types a kernel instantiates.
-template <Types kTypes, typename T>
-constexpr bool accepts_type() {
-  constexpr bool is_float = std::is_floating_point_v<compute_t<T>>;
-  constexpr bool is_bool = std::is_same_v<T, bool>;
-  constexpr bool is_int = std::is_integral_v<T> && !is_bool;
-  switch (kTypes) {
-    case Types::kFloat: return is_float;
-    case Types::kNumeric: return is_float || is_int;
-    case Types::kInteger: return is_int;
-    case Types::kBool: return is_bool;
-    case Types::kAny: return true;
-  }
-  return false;
-}
-
-// Checks input `i` is present and of an accepted dtype.
-Status check_input_type(const InferContext& ctx, size_t i, Types types) {
-  if (!ctx.has_input(i)) return ctx.error("missing input ", i);
-  const DType dtype = ctx.dtype(i);
-  if (!dtype_is_supported(dtype) || dtype == DType::kString)
-    return ctx.unsupported_error("input ", i, " has unsupported dtype ", dtype_name(dtype));
-  if (!accepts(types, dtype)) return ctx.error("input ", i, " has dtype ", dtype_name(dtype), ", not allowed for this op");
-  return Status::ok();
-}
+using ref::accepts_type;
+using ref::check_input_type;
+using ref::Output;
+using ref::TableOp;
+using ref::Types;
 
 // Checks inputs [first, end) have the dtype of input `first`.
 Status check_same_dtype(const InferContext& ctx, size_t first, size_t end) {
@@ -221,8 +180,6 @@ Status check_params(const InferContext& ctx) {
 }
 
 // Output dtype of a binary op: the inputs', or bool for comparisons.
-enum class Output { kSame, kBool };
-
 template <Types kTypes, Output kResult>
 Status infer_binary(InferContext& ctx) {
   if (ctx.input_count() != 2) return ctx.error("expects 2 inputs, got ", ctx.input_count());
@@ -264,20 +221,14 @@ Status run_binary(KernelContext& ctx) {
   return ISKRA_DISPATCH_ALL(a.dtype(), run_typed, ctx.unsupported_error("dtype ", dtype_name(a.dtype())));
 }
 
-struct BinaryOp {
-  OpKind op;
-  InferFn infer;
-  RefKernelFn run;
-};
-
 template <Types kTypes, auto kFn, Output kResult = Output::kSame>
-constexpr BinaryOp binary(OpKind op) {
+constexpr TableOp binary(OpKind op) {
   return {op, infer_binary<kTypes, kResult>, run_binary<kTypes, kResult, kFn>};
 }
 
 using P = const BinaryParams&;
 
-constexpr BinaryOp kBinaryOps[] = {
+constexpr TableOp kTableOps[] = {
     // Arithmetic.
     binary<Types::kNumeric, [](auto a, auto b, P) { return wrapping(a, b, std::plus<>()); }>(OpKind::Add),
     binary<Types::kNumeric, [](auto a, auto b, P) { return wrapping(a, b, std::minus<>()); }>(OpKind::Sub),
@@ -326,17 +277,6 @@ B integer_pow(B base, E exponent) {
   return static_cast<B>(result);
 }
 
-template <typename B>
-B from_double(double v) {
-  if constexpr (std::is_integral_v<B>) {
-    if (std::isnan(v)) return B(0);
-    if (v <= static_cast<double>(std::numeric_limits<B>::lowest())) return std::numeric_limits<B>::lowest();
-    if (v >= static_cast<double>(std::numeric_limits<B>::max())) return std::numeric_limits<B>::max();
-    return static_cast<B>(v);
-  } else {
-    return convert_element<B>(v);
-  }
-}
 
 Status infer_pow(InferContext& ctx) {
   if (ctx.input_count() != 2) return ctx.error("expects 2 inputs, got ", ctx.input_count());
@@ -365,7 +305,7 @@ Status run_pow(KernelContext& ctx) {
         if constexpr (std::is_integral_v<B> && std::is_integral_v<E>) {
           out[i] = integer_pow(b, e);
         } else {
-          out[i] = from_double<B>(std::pow(static_cast<double>(b), static_cast<double>(e)));
+          out[i] = ref::saturate_from_double<B>(std::pow(static_cast<double>(b), static_cast<double>(e)));
         }
       });
       return Status::ok();
@@ -458,7 +398,7 @@ Status run_where(KernelContext& ctx) {
 }  // namespace
 
 void register_binary_ops(OpTable& table) {
-  for (const BinaryOp& op : kBinaryOps) table.add(op.op, op.infer, op.run);
+  for (const TableOp& op : kTableOps) table.add(op.op, op.infer, op.run);
   table.add(OpKind::Pow, infer_pow, run_pow);
   table.add(OpKind::Max, infer_max_min, run_variadic<kMax>);
   table.add(OpKind::Min, infer_max_min, run_variadic<kMin>);

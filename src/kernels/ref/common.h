@@ -5,6 +5,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <optional>
 #include <vector>
 
@@ -121,6 +123,28 @@ inline To convert_element(From v) {
     return static_cast<To>(static_cast<float>(v));
   } else {
     return static_cast<To>(v);
+  }
+}
+
+// How saturate_from_double turns a real value into an integer.
+enum class IntRounding { kTruncate, kHalfToEven };
+
+// Converts a computed double to element type T, defined for every input
+// (where a plain C++ cast is undefined behaviour): floats round to nearest,
+// bool is v != 0, integers truncate toward zero (or round half to even) and
+// saturate to T's range, NaN giving 0.
+template <typename T, IntRounding kRounding = IntRounding::kTruncate>
+T saturate_from_double(double v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v != 0.0;
+  } else if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v)) return T{0};
+    const double r = kRounding == IntRounding::kHalfToEven ? std::nearbyint(v) : std::trunc(v);
+    if (r <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (r >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(r);
+  } else {
+    return convert_element<T>(v);
   }
 }
 

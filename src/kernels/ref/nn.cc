@@ -92,27 +92,18 @@ template <typename T>
 constexpr bool kIsFloat =
     std::is_floating_point_v<T> || std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
 
+// Results are computed in double and rounded once: integers half to even,
+// saturated (as the ONNX reference's saturate_cast).
+template <typename T>
+T round_to(double v) {
+  return ref::saturate_from_double<T, ref::IntRounding::kHalfToEven>(v);
+}
+
 template <typename T>
 double to_double(T v) {
   return static_cast<double>(static_cast<compute_t<T>>(v));
 }
 
-// Rounds a computed value to T: floats to nearest; integers half to even and
-// saturated to T's range (as the ONNX reference's saturate_cast).
-template <typename T>
-T from_double(double v) {
-  if constexpr (kIsFloat<T>) {
-    return convert_element<T>(v);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return v != 0;
-  } else {
-    if (std::isnan(v)) return T{0};
-    const double r = std::nearbyint(v);
-    if (r <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-    if (r >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-    return static_cast<T>(r);
-  }
-}
 
 // All elements of a numeric tensor as doubles.
 std::vector<double> to_doubles(const Tensor& t) {
@@ -128,7 +119,7 @@ Status store_doubles(const KernelContext& ctx, const std::vector<double>& values
       [&](auto tag) {
         using T = decltype(tag);
         T* data = out.data<T>();
-        for (size_t i = 0; i < values.size(); ++i) data[i] = from_double<T>(values[i]);
+        for (size_t i = 0; i < values.size(); ++i) data[i] = round_to<T>(values[i]);
         return Status::ok();
       },
       ctx.unsupported_error("output dtype ", dtype_name(out.dtype())));
@@ -716,7 +707,7 @@ Status run_col2im(KernelContext& ctx) {
         });
         T* out = y.data<T>();
         for (size_t i = 0; i < acc.size(); ++i) {
-          if constexpr (kIsFloat<T>) out[i] = from_double<T>(acc[i]);
+          if constexpr (kIsFloat<T>) out[i] = round_to<T>(acc[i]);
           else out[i] = static_cast<T>(acc[i]);
         }
         return Status::ok();
@@ -797,7 +788,7 @@ Status run_value_pool(KernelContext& ctx, const SlidingWindow& w, Reducer r) {
       [&](auto tag) {
         using T = decltype(tag);
         T* out = y.data<T>();
-        pool_planes<T>(x, w, r, [&](int64_t at, int64_t, const Reducer& red) { out[at] = from_double<T>(red.value()); });
+        pool_planes<T>(x, w, r, [&](int64_t at, int64_t, const Reducer& red) { out[at] = round_to<T>(red.value()); });
         return Status::ok();
       },
       ctx.unsupported_error("dtype ", dtype_name(x.dtype())));
@@ -881,7 +872,7 @@ Status run_max_pool(KernelContext& ctx) {
         using T = decltype(tag);
         T* out = y.data<T>();
         pool_planes<T>(x, w, r, [&](int64_t at, int64_t plane, const MaxReducer& red) {
-          out[at] = from_double<T>(red.value());
+          out[at] = round_to<T>(red.value());
           if (!indices) return;
           int64_t spatial = red.best_at;
           if (column_major && spatial >= 0) spatial = offset_of(index_of(spatial, w.image), column_strides);
@@ -1389,7 +1380,7 @@ Status run_resize(KernelContext& ctx) {
           using T = decltype(tag);
           const T* in = x.data<T>();
           T* out = y.data<T>();
-          const T extrapolated = from_double<T>(a.extrapolation);
+          const T extrapolated = round_to<T>(a.extrapolation);
           int64_t at = 0;
           for_each_index(plan.out, [&](const std::vector<int64_t>& j) {
             int64_t offset = 0;
@@ -1419,7 +1410,7 @@ Status run_resize(KernelContext& ctx) {
       [&](auto tag) {
         using T = decltype(tag);
         T* out = y.data<T>();
-        for (size_t i = 0; i < data.size(); ++i) out[i] = from_double<T>(data[i]);
+        for (size_t i = 0; i < data.size(); ++i) out[i] = round_to<T>(data[i]);
         return Status::ok();
       },
       ctx.unsupported_error("dtype ", dtype_name(y.dtype())));

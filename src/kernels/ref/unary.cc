@@ -1,7 +1,7 @@
 // Reference kernels and shape functions: unary ops.
 //
 // Elementwise math and activations are table-driven: each op is one line in
-// kElementwiseOps below, a generic lambda applied to every element in the
+// kTableOps below, a generic lambda applied to every element in the
 // op's compute type (float for f16/bf16, see compute_t), with the
 // attributes of the op read once into ElementParams. Clip, PRelu, Cast,
 // CastLike, Identity and Dropout have their own infer/run pairs.
@@ -15,6 +15,7 @@
 
 #include "kernels/kernel.h"
 #include "kernels/ref/common.h"
+#include "kernels/ref/type_constraints.h"
 
 namespace iskra {
 namespace {
@@ -25,51 +26,11 @@ using ref::convert_element;
 // Kernels pass named lambdas to the ISKRA_DISPATCH_* macros: a lambda written
 // inline would have the macro split it at its commas.
 
-// The element types an op accepts (its ONNX type constraint, rounded to
-// the dtypes Iskra stores).
-enum class Types {
-  kFloat,    // f16, bf16, f32, f64
-  kSigned,   // floats and signed integers
-  kNumeric,  // floats and all integers
-  kInteger,  // all integers
-  kBool,     // bool only
-};
-
-bool accepts(Types types, DType dtype) {
-  switch (types) {
-    case Types::kFloat: return dtype_is_float(dtype);
-    case Types::kSigned: return dtype_is_signed(dtype);
-    case Types::kNumeric: return dtype_is_float(dtype) || dtype_is_integer(dtype);
-    case Types::kInteger: return dtype_is_integer(dtype);
-    case Types::kBool: return dtype == DType::kBool;
-  }
-  return false;
-}
-
-// The compile-time twin of accepts(): which element types a kernel instantiates.
-template <Types kTypes, typename T>
-constexpr bool accepts_type() {
-  constexpr bool is_float = std::is_floating_point_v<compute_t<T>>;
-  constexpr bool is_int = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-  switch (kTypes) {
-    case Types::kFloat: return is_float;
-    case Types::kSigned: return is_float || (is_int && std::is_signed_v<T>);
-    case Types::kNumeric: return is_float || is_int;
-    case Types::kInteger: return is_int;
-    case Types::kBool: return std::is_same_v<T, bool>;
-  }
-  return false;
-}
-
-// Checks input `i` is present and of an accepted dtype.
-Status check_input_type(const InferContext& ctx, size_t i, Types types) {
-  if (!ctx.has_input(i)) return ctx.error("missing input ", i);
-  const DType dtype = ctx.dtype(i);
-  if (!dtype_is_supported(dtype) || dtype == DType::kString)
-    return ctx.unsupported_error("input ", i, " has unsupported dtype ", dtype_name(dtype));
-  if (!accepts(types, dtype)) return ctx.error("input ", i, " has dtype ", dtype_name(dtype), ", not allowed for this op");
-  return Status::ok();
-}
+using ref::accepts_type;
+using ref::check_input_type;
+using ref::Output;
+using ref::TableOp;
+using ref::Types;
 
 // ---------------------------------------------------------------------------
 // Table-driven elementwise ops.
@@ -129,8 +90,6 @@ Status check_params(const InferContext& ctx) {
 }
 
 // Output dtype of an elementwise op: the input's, or bool for predicates.
-enum class Output { kSame, kBool };
-
 template <Types kTypes, Output kResult>
 Status infer_elementwise(InferContext& ctx) {
   if (ctx.input_count() != 1) return ctx.error("expects 1 input, got ", ctx.input_count());
@@ -167,28 +126,13 @@ Status run_elementwise(KernelContext& ctx) {
   return ISKRA_DISPATCH_ALL(x.dtype(), run_typed, ctx.unsupported_error("dtype ", dtype_name(x.dtype())));
 }
 
-struct ElementwiseOp {
-  OpKind op;
-  InferFn infer;
-  RefKernelFn run;
-};
-
 template <Types kTypes, auto kFn, Output kResult = Output::kSame>
-constexpr ElementwiseOp elementwise(OpKind op) {
+constexpr TableOp elementwise(OpKind op) {
   return {op, infer_elementwise<kTypes, kResult>, run_elementwise<kTypes, kResult, kFn>};
 }
 
 using P = const ElementParams&;
 
-// Float to integer: truncation toward zero like numpy astype; where that is
-// undefined we define it: NaN gives 0, out-of-range values saturate.
-template <typename To>
-To float_to_int(double d) {
-  if (std::isnan(d)) return To(0);
-  if (d <= static_cast<double>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
-  if (d >= static_cast<double>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-  return static_cast<To>(d);
-}
 
 template <typename C>
 C sigmoid(C x) {  // stable for large |x|
@@ -242,11 +186,11 @@ template <typename C>
 C shrink(C x, P p) {  // integers compute in double, then truncate
   const double v = static_cast<double>(x);
   const double r = v < -p.lambd ? v + p.bias : v > p.lambd ? v - p.bias : 0.0;
-  if constexpr (std::is_integral_v<C>) return float_to_int<C>(r);
+  if constexpr (std::is_integral_v<C>) return ref::saturate_from_double<C>(r);
   else return static_cast<C>(r);
 }
 
-constexpr ElementwiseOp kElementwiseOps[] = {
+constexpr TableOp kTableOps[] = {
     // Math.
     elementwise<Types::kNumeric, [](auto x, P) { return abs_of(x); }>(OpKind::Abs),
     elementwise<Types::kFloat, [](auto x, P) { return std::acos(x); }>(OpKind::Acos),
@@ -408,7 +352,7 @@ float double_to_float_round_to_odd(double d) {
   return bits_to_float(float_to_bits(f) | 1u);
 }
 
-// One element to another type. Float to integer: float_to_int (truncate;
+// One element to another type. Float to integer: saturate_from_double (truncate;
 // NaN -> 0; saturate out of range, which ONNX leaves undefined). Integer to
 // integer wraps (two's complement); anything to bool is `!= 0` (NaN is true).
 template <typename To, typename From>
@@ -416,7 +360,7 @@ To cast_element(From v) {
   constexpr bool from_float = std::is_floating_point_v<compute_t<From>>;
   constexpr bool to_int = std::is_integral_v<To> && !std::is_same_v<To, bool>;
   if constexpr (from_float && to_int) {
-    return float_to_int<To>(static_cast<double>(v));
+    return ref::saturate_from_double<To>(static_cast<double>(v));
   } else if constexpr (std::is_same_v<From, double> && (std::is_same_v<To, Float16> || std::is_same_v<To, BFloat16>)) {
     return To(double_to_float_round_to_odd(v));
   } else {
@@ -618,7 +562,7 @@ Status run_dropout(KernelContext& ctx) {
 }  // namespace
 
 void register_unary_ops(OpTable& table) {
-  for (const ElementwiseOp& op : kElementwiseOps) table.add(op.op, op.infer, op.run);
+  for (const TableOp& op : kTableOps) table.add(op.op, op.infer, op.run);
   table.add(OpKind::Clip, infer_clip, run_clip);
   table.add(OpKind::PRelu, infer_prelu, run_prelu);
   table.add(OpKind::Cast, infer_cast, run_cast);

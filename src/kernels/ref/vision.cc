@@ -33,28 +33,12 @@ std::vector<double> read_doubles(const Tensor& t) {
   return out;
 }
 
-// Converts a real value to T: float types round, integers saturate and truncate.
-template <typename T>
-T from_double(double v) {
-  if constexpr (std::is_same_v<T, bool>) {
-    return v != 0.0;
-  } else if constexpr (std::is_integral_v<T>) {
-    if (std::isnan(v)) return T{0};
-    const double lo = static_cast<double>(std::numeric_limits<T>::lowest());
-    const double hi = static_cast<double>(std::numeric_limits<T>::max());
-    if (v <= lo) return std::numeric_limits<T>::lowest();
-    if (v >= hi) return std::numeric_limits<T>::max();
-    return static_cast<T>(v);
-  } else {
-    return ref::convert_element<T>(v);
-  }
-}
 
 Status write_doubles(KernelContext& ctx, Tensor& out, const std::vector<double>& values) {
   return ISKRA_DISPATCH_ALL(out.dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
     T* dst = out.data<T>();
-    for (size_t i = 0; i < values.size(); ++i) dst[i] = from_double<T>(values[i]);
+    for (size_t i = 0; i < values.size(); ++i) dst[i] = ref::saturate_from_double<T>(values[i]);
     return Status::ok();
   }, ctx.unsupported_error("output dtype ", dtype_name(out.dtype())));
 }
