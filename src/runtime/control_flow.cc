@@ -8,13 +8,10 @@ namespace iskra {
 
 namespace {
 
-const GraphExecutor* find_body(const ControlFlowContext& ctx, const std::string& key) {
+GraphExecutor* find_body(const ControlFlowContext& ctx, const std::string& key) {
   for (const auto& [name, exec] : ctx.subgraphs)
     if (name == key) return exec.get();
   return nullptr;
-}
-GraphExecutor* find_body_mut(const ControlFlowContext& ctx, const std::string& key) {
-  return const_cast<GraphExecutor*>(find_body(ctx, key));
 }
 
 // Appends the node's capture inputs after `formal` as the subgraph expects.
@@ -88,7 +85,7 @@ Status run_if(const ControlFlowContext& ctx, std::vector<Tensor>& outputs) {
   const Node& node = ctx.node;
   if (!ctx.inputs[0]) return invalid_argument(node.label(), "missing condition input");
   ISKRA_ASSIGN_OR_RETURN(bool cond, scalar_bool(node, *ctx.inputs[0], "condition"));
-  GraphExecutor* branch = find_body_mut(ctx, cond ? "then_branch" : "else_branch");
+  GraphExecutor* branch = find_body(ctx, cond ? "then_branch" : "else_branch");
   if (!branch) return invalid_model(node.label(), "missing branch subgraph");
   std::vector<Tensor> results;
   ISKRA_RETURN_IF_ERROR(branch->run(with_captures(ctx, {}), results));
@@ -100,7 +97,7 @@ Status run_if(const ControlFlowContext& ctx, std::vector<Tensor>& outputs) {
 
 Status run_loop(const ControlFlowContext& ctx, std::vector<Tensor>& outputs) {
   const Node& node = ctx.node;
-  GraphExecutor* body = find_body_mut(ctx, "body");
+  GraphExecutor* body = find_body(ctx, "body");
   if (!body) return invalid_model(node.label(), "missing body subgraph");
   const size_t official = first_capture_input(node);
   if (official < 2) return invalid_model(node.label(), "Loop needs at least the M and cond inputs");
@@ -155,7 +152,7 @@ Status run_loop(const ControlFlowContext& ctx, std::vector<Tensor>& outputs) {
 
 Status run_scan(const ControlFlowContext& ctx, std::vector<Tensor>& outputs) {
   const Node& node = ctx.node;
-  GraphExecutor* body = find_body_mut(ctx, "body");
+  GraphExecutor* body = find_body(ctx, "body");
   if (!body) return invalid_model(node.label(), "missing body subgraph");
   const size_t official = first_capture_input(node);
   const int64_t scan_inputs = node.attr_int("num_scan_inputs", -1);

@@ -74,6 +74,7 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   Plan plan;
   plan.slots.assign(g.values.size(), Tensor{});
   plan.modes.assign(g.nodes.size(), NodeMode::kStatic);
+  plan.unused_outputs.resize(g.nodes.size());
   std::vector<bool> known(g.values.size(), false);        // dtype and shape known
   std::vector<bool> has_value(g.values.size(), false);    // data known at plan time
   for (size_t v = 0; v < g.values.size(); ++v) {
@@ -119,9 +120,13 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
     ISKRA_RETURN_IF_ERROR(st);
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       int id = node.outputs[o];
-      if (id == kNoValue) continue;
       ISKRA_RETURN_IF_ERROR(validate_shape(out_types[o].dtype, out_types[o].shape,
                                            node.label() + "output " + std::to_string(o)));
+      if (id == kNoValue) {
+        plan.unused_outputs[n].resize(node.outputs.size());
+        plan.unused_outputs[n][o] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
+        continue;
+      }
       const Value& declared = g.value(id);
       if (declared.dtype != DType::kUndefined && declared.dtype != out_types[o].dtype)
         return invalid_model(node.label(), "output '", declared.name, "' is declared ", dtype_name(declared.dtype),
@@ -154,15 +159,18 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
       if (id != kNoValue) last_use[static_cast<size_t>(id)] = static_cast<int>(n);
   for (int id : g.outputs) last_use[static_cast<size_t>(id)] = end_step;
   std::vector<BufferRequest> requests;
-  std::vector<int> request_values;
+  std::vector<Tensor*> request_slots;  // the tensor each request gives memory to
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     if (plan.modes[n] != NodeMode::kStatic) continue;
-    for (int id : g.nodes[n].outputs) {
-      if (id == kNoValue) continue;
-      const Tensor& t = plan.slots[static_cast<size_t>(id)];
-      requests.push_back(BufferRequest{t.byte_size(), static_cast<int>(n),
-                                       std::max(last_use[static_cast<size_t>(id)], static_cast<int>(n))});
-      request_values.push_back(id);
+    const int step = static_cast<int>(n);
+    const std::vector<int>& outs = g.nodes[n].outputs;
+    for (size_t o = 0; o < outs.size(); ++o) {
+      const int id = outs[o];
+      // An unused output lives only while its node runs.
+      Tensor& t = id == kNoValue ? plan.unused_outputs[n][o] : plan.slots[static_cast<size_t>(id)];
+      const int last = id == kNoValue ? step : std::max(last_use[static_cast<size_t>(id)], step);
+      requests.push_back(BufferRequest{t.byte_size(), step, last});
+      request_slots.push_back(&t);
     }
   }
   ArenaPlan arena = plan_arena(requests);
@@ -172,7 +180,7 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
                                         g.name, "'");
   auto* base = static_cast<std::byte*>(plan.arena.get());
   for (size_t r = 0; r < requests.size(); ++r) {
-    Tensor& slot = plan.slots[static_cast<size_t>(request_values[r])];
+    Tensor& slot = *request_slots[r];
     slot = Tensor::shared(slot.dtype(), slot.shape(), base + arena.offsets[r], plan.arena);
   }
   plan.valid = true;
@@ -200,18 +208,9 @@ Status GraphExecutor::run_node(size_t n, std::vector<Tensor>& slots) {
       ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs));
       for (size_t o = 0; o < node.outputs.size(); ++o) out_ptrs[o] = &dynamic_outputs[o];
     } else {
-      scratch_outputs_.resize(node.outputs.size());
       for (size_t o = 0; o < node.outputs.size(); ++o) {
-        if (node.outputs[o] != kNoValue) {
-          out_ptrs[o] = &slots[static_cast<size_t>(node.outputs[o])];
-        } else {
-          // Unused optional output: infer its type once and give it scratch room.
-          std::vector<TensorType> types;
-          InferContext ictx(node, in_ptrs, types);
-          ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
-          ISKRA_ASSIGN_OR_RETURN(scratch_outputs_[o], Tensor::allocate(types[o].dtype, types[o].shape));
-          out_ptrs[o] = &scratch_outputs_[o];
-        }
+        const int id = node.outputs[o];
+        out_ptrs[o] = id != kNoValue ? &slots[static_cast<size_t>(id)] : &plan_.unused_outputs[n][o];
       }
     }
     KernelContext kctx{node, in_ptrs, out_ptrs};
@@ -241,15 +240,15 @@ Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& o
   }
   if (replan) ISKRA_RETURN_IF_ERROR(make_plan(inputs));
 
-  std::vector<Tensor> slots = plan_.slots;
+  run_slots_ = plan_.slots;
   for (size_t i = 0; i < bound.size(); ++i)
-    if (bound[i] != kNoValue) slots[static_cast<size_t>(bound[i])] = inputs[i];
+    if (bound[i] != kNoValue) run_slots_[static_cast<size_t>(bound[i])] = inputs[i];
   for (size_t n = 0; n < graph_.nodes.size(); ++n) {
     if (plan_.modes[n] == NodeMode::kFolded) continue;
-    ISKRA_RETURN_IF_ERROR(run_node(n, slots));
+    ISKRA_RETURN_IF_ERROR(run_node(n, run_slots_));
   }
   outputs.clear();
-  for (int id : graph_.outputs) outputs.push_back(slots[static_cast<size_t>(id)]);
+  for (int id : graph_.outputs) outputs.push_back(run_slots_[static_cast<size_t>(id)]);
   return Status::ok();
 }
 

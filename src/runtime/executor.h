@@ -47,6 +47,9 @@ class GraphExecutor {
     std::vector<Shape> input_shapes;
     std::vector<Tensor> slots;  // per value: constants, folded values, arena views
     std::vector<NodeMode> modes;
+    // Per node, arena room for outputs the graph does not use (kNoValue),
+    // which kernels still write; empty tensors at used positions.
+    std::vector<std::vector<Tensor>> unused_outputs;
     std::shared_ptr<void> arena;
     size_t arena_bytes = 0;
   };
@@ -61,7 +64,7 @@ class GraphExecutor {
   // Subgraph executors per node, keyed like node.attrs ("then_branch", "body"...).
   std::vector<std::vector<std::pair<std::string, std::unique_ptr<GraphExecutor>>>> subgraphs_;
   Plan plan_;
-  std::vector<Tensor> scratch_outputs_;  // for unused optional outputs
+  std::vector<Tensor> run_slots_;  // per-run values; reused so a run copies into kept capacity
 };
 
 // Runs a control-flow node (If, Loop, Scan); implemented in control_flow.cc.

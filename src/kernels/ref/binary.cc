@@ -203,15 +203,11 @@ Status run_binary(KernelContext& ctx) {
     using T = decltype(tag);
     if constexpr (accepts_type<kTypes, T>()) {
       using C = compute_t<T>;
-      using Out = std::conditional_t<kResult == Output::kBool, bool, T>;
       const T* pa = a.data<T>();
       const T* pb = b.data<T>();
-      Out* out = z.data<Out>();
+      auto* out = z.data<ref::result_t<kResult, T>>();
       for_each_broadcast<2>(z.shape(), {&a, &b}, [&](int64_t i, const auto& index) {
-        const auto r = kFn(C(pa[index.offset(0)]), C(pb[index.offset(1)]), params);
-        // The cast back to C narrows integer promotions (int8 -> int -> int8).
-        if constexpr (kResult == Output::kBool) out[i] = r;
-        else out[i] = convert_element<T>(static_cast<C>(r));
+        ref::store_result<kResult, T>(out[i], kFn(C(pa[index.offset(0)]), C(pb[index.offset(1)]), params));
       });
       return Status::ok();
     } else {

@@ -65,6 +65,19 @@ inline Status check_input_type(const InferContext& ctx, size_t i, Types types) {
 // Result dtype of a table-driven elementwise op: the input's, or bool.
 enum class Output { kSame, kBool };
 
+// Element type an elementwise op with result kind kResult writes for input type T.
+template <Output kResult, typename T>
+using result_t = std::conditional_t<kResult == Output::kBool, bool, T>;
+
+// Stores one elementwise result: bool results as they are; others first
+// narrowed back to the compute type (int8 arithmetic promotes to int), then
+// converted to T.
+template <Output kResult, typename T, typename R>
+void store_result(result_t<kResult, T>& out, R r) {
+  if constexpr (kResult == Output::kBool) out = r;
+  else out = convert_element<T>(static_cast<compute_t<T>>(r));
+}
+
 // One row of a table of elementwise ops (unary.cc, binary.cc).
 struct TableOp {
   OpKind op;

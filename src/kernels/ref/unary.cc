@@ -109,15 +109,10 @@ Status run_elementwise(KernelContext& ctx) {
     using T = decltype(tag);
     if constexpr (accepts_type<kTypes, T>()) {
       using C = compute_t<T>;
-      using Out = std::conditional_t<kResult == Output::kBool, bool, T>;
       const T* in = x.data<T>();
-      Out* out = y.data<Out>();
+      auto* out = y.data<ref::result_t<kResult, T>>();
       const int64_t n = x.element_count();
-      for (int64_t i = 0; i < n; ++i) {
-        // The cast back to C narrows integer promotions (int8 -> int -> int8).
-        if constexpr (kResult == Output::kBool) out[i] = kFn(C(in[i]), params);
-        else out[i] = convert_element<T>(static_cast<C>(kFn(C(in[i]), params)));
-      }
+      for (int64_t i = 0; i < n; ++i) ref::store_result<kResult, T>(out[i], kFn(C(in[i]), params));
       return Status::ok();
     } else {
       return ctx.unsupported_error("dtype ", dtype_name(x.dtype()));
