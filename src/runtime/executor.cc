@@ -1,8 +1,10 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
+#include "base/thread_pool.h"
 #include "runtime/planner.h"
 
 namespace iskra {
@@ -41,8 +43,9 @@ bool reads_only_shapes(OpKind op) { return op == OpKind::Shape || op == OpKind::
 
 bool is_control_flow(OpKind op) { return op == OpKind::If || op == OpKind::Loop || op == OpKind::Scan; }
 
-Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph, const OpTable& ops) {
-  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops));
+Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph, const OpTable& ops,
+                                                             ThreadPool* pool) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops, pool));
   exec->subgraphs_.resize(graph.nodes.size());
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     const Node& node = graph.nodes[n];
@@ -50,7 +53,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph,
       for (const auto& [key, attr] : node.attrs) {
         auto* sub = std::get_if<std::shared_ptr<Graph>>(&attr);
         if (!sub) continue;
-        auto child = create(**sub, ops);
+        auto child = create(**sub, ops, pool);
         if (!child) return child.status().with_context(node.label() + "in '" + key + "': ");
         exec->subgraphs_[n].emplace_back(key, std::move(child).value());
       }
@@ -75,6 +78,7 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   plan.slots.assign(g.values.size(), Tensor{});
   plan.modes.assign(g.nodes.size(), NodeMode::kStatic);
   plan.unused_outputs.resize(g.nodes.size());
+  plan.prepared.resize(g.nodes.size());
   std::vector<bool> known(g.values.size(), false);        // dtype and shape known
   std::vector<bool> has_value(g.values.size(), false);    // data known at plan time
   for (size_t v = 0; v < g.values.size(); ++v) {
@@ -147,6 +151,13 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
         has_value[static_cast<size_t>(id)] = true;
       }
       plan.modes[n] = NodeMode::kFolded;
+    } else if (PrepareFn prepare = ops_.get(node.op).prepare) {
+      // Non-constant inputs still have null data here, which is how the
+      // prepare step tells weights from activations.
+      PrepareContext pctx{node, in_ptrs, out_types, pool_ ? pool_->threads() : 1};
+      auto kernel = prepare(pctx);
+      if (!kernel) return kernel.status().with_context(node.label());
+      plan.prepared[n] = std::move(kernel).value();
     }
   }
 
@@ -213,14 +224,25 @@ Status GraphExecutor::run_node(size_t n, std::vector<Tensor>& slots) {
         out_ptrs[o] = id != kNoValue ? &slots[static_cast<size_t>(id)] : &plan_.unused_outputs[n][o];
       }
     }
-    KernelContext kctx{node, in_ptrs, out_ptrs};
-    ISKRA_RETURN_IF_ERROR(impl.reference(kctx));
+    KernelContext kctx{node, in_ptrs, out_ptrs, pool_};
+    PreparedKernel* fast = plan_.modes[n] == NodeMode::kStatic ? plan_.prepared[n].get() : nullptr;
+    ISKRA_RETURN_IF_ERROR(fast ? fast->run(kctx) : impl.reference(kctx));
   }
   if (!dynamic_outputs.empty()) {
     for (size_t o = 0; o < node.outputs.size() && o < dynamic_outputs.size(); ++o)
       if (node.outputs[o] != kNoValue) slots[static_cast<size_t>(node.outputs[o])] = std::move(dynamic_outputs[o]);
   }
   return Status::ok();
+}
+
+size_t GraphExecutor::fast_node_count() const {
+  return static_cast<size_t>(std::count_if(plan_.prepared.begin(), plan_.prepared.end(),
+                                           [](const auto& k) { return k != nullptr; }));
+}
+
+void GraphExecutor::set_profiling(bool on) {
+  profiling_ = on;
+  timings_.assign(on ? graph_.nodes.size() : 0, NodeTiming{});
 }
 
 size_t GraphExecutor::dynamic_node_count() const {
@@ -245,7 +267,16 @@ Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& o
     if (bound[i] != kNoValue) run_slots_[static_cast<size_t>(bound[i])] = inputs[i];
   for (size_t n = 0; n < graph_.nodes.size(); ++n) {
     if (plan_.modes[n] == NodeMode::kFolded) continue;
+    if (!profiling_) {
+      ISKRA_RETURN_IF_ERROR(run_node(n, run_slots_));
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
     ISKRA_RETURN_IF_ERROR(run_node(n, run_slots_));
+    NodeTiming& t = timings_[n];
+    t.total_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    t.runs += 1;
+    t.fast_kernel = plan_.prepared[n] != nullptr;
   }
   outputs.clear();
   for (int id : graph_.outputs) outputs.push_back(run_slots_[static_cast<size_t>(id)]);

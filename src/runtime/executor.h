@@ -5,8 +5,9 @@
 //   InferFn; nodes whose inputs are all known values are evaluated right away
 //   (plan-time constant folding, which also resolves Shape→Gather→Reshape
 //   chains); nodes whose output shape needs a value not known until run time
-//   are marked dynamic. Outputs of the remaining (static) nodes get offsets in
-//   one arena planned from their lifetimes.
+//   are marked dynamic. The remaining (static) nodes get their fast kernel
+//   prepared (weights packed) where the op has one, and their outputs get
+//   offsets in one arena planned from their lifetimes.
 // run:
 //   bind inputs, then walk the nodes: static nodes write into the arena;
 //   dynamic nodes infer their shapes from the actual inputs and write into
@@ -23,10 +24,19 @@
 
 namespace iskra {
 
+// Time spent in one node over the runs since profiling was enabled.
+struct NodeTiming {
+  int64_t total_ns = 0;
+  int64_t runs = 0;
+  bool fast_kernel = false;  // a prepared fast kernel ran (else the reference kernel or control flow)
+};
+
 class GraphExecutor {
  public:
   // Checks that every node has an implementation; creates subgraph executors.
-  static Result<std::unique_ptr<GraphExecutor>> create(const Graph& graph, const OpTable& ops);
+  // `pool` (may be null) is lent to the kernels; it must outlive the executor.
+  static Result<std::unique_ptr<GraphExecutor>> create(const Graph& graph, const OpTable& ops,
+                                                       ThreadPool* pool = nullptr);
 
   // `inputs` holds the graph's formal inputs, then its captures (in
   // graph.captures order; entries for kNoValue captures are ignored).
@@ -37,6 +47,13 @@ class GraphExecutor {
   size_t arena_bytes() const { return plan_.arena_bytes; }
   // Nodes of the current plan that infer and allocate at run time.
   size_t dynamic_node_count() const;
+  // Nodes of the current plan that run a prepared fast kernel.
+  size_t fast_node_count() const;
+
+  // Per-node timings of this graph (not of subgraphs), indexed like
+  // graph().nodes; empty unless profiling is on. Turning it on clears them.
+  void set_profiling(bool on);
+  const std::vector<NodeTiming>& node_timings() const { return timings_; }
 
  private:
   enum class NodeMode : uint8_t { kStatic, kFolded, kDynamic };
@@ -50,17 +67,21 @@ class GraphExecutor {
     // Per node, arena room for outputs the graph does not use (kNoValue),
     // which kernels still write; empty tensors at used positions.
     std::vector<std::vector<Tensor>> unused_outputs;
+    std::vector<std::unique_ptr<PreparedKernel>> prepared;  // per node; null = reference kernel
     std::shared_ptr<void> arena;
     size_t arena_bytes = 0;
   };
 
-  GraphExecutor(const Graph& graph, const OpTable& ops) : graph_(graph), ops_(ops) {}
+  GraphExecutor(const Graph& graph, const OpTable& ops, ThreadPool* pool) : graph_(graph), ops_(ops), pool_(pool) {}
   Status make_plan(std::span<const Tensor> inputs);
   Status run_node(size_t index, std::vector<Tensor>& slots);
   std::vector<int> bound_input_values() const;  // formal inputs then captures
 
   const Graph& graph_;
   const OpTable& ops_;
+  ThreadPool* pool_ = nullptr;
+  bool profiling_ = false;
+  std::vector<NodeTiming> timings_;
   // Subgraph executors per node, keyed like node.attrs ("then_branch", "body"...).
   std::vector<std::vector<std::pair<std::string, std::unique_ptr<GraphExecutor>>>> subgraphs_;
   Plan plan_;

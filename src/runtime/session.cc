@@ -12,7 +12,8 @@ IoInfo io_info(const Value& v) {
 
 Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions options) {
   if (!model.graph) return invalid_argument("no graph to run");
-  if (options.threads < 1) return invalid_argument("threads must be >= 1, got ", options.threads);
+  if (options.threads < 1 || options.threads > 1024)
+    return invalid_argument("threads must be in 1..1024, got ", options.threads);
   ISKRA_RETURN_IF_ERROR(verify_graph(*model.graph));
   std::unique_ptr<Session> session(new Session());
   session->model_ = std::move(model);
@@ -20,7 +21,9 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   const Graph& g = *session->model_.graph;
   for (int id : g.inputs) session->inputs_.push_back(io_info(g.value(id)));
   for (int id : g.outputs) session->outputs_.push_back(io_info(g.value(id)));
-  ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, reference_op_table()));
+  if (options.threads > 1) session->pool_ = std::make_unique<ThreadPool>(options.threads);
+  const OpTable& ops = options.reference_kernels ? reference_op_table() : default_op_table();
+  ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, ops, session->pool_.get()));
   return session;
 }
 

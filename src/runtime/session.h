@@ -9,12 +9,15 @@
 
 #include "base/status.h"
 #include "ir/model.h"
+#include "base/thread_pool.h"
 #include "runtime/executor.h"
 
 namespace iskra {
 
 struct SessionOptions {
-  int threads = 1;  // reference kernels are single-threaded; kept for the API
+  int threads = 1;               // threads of the session's pool, the caller's included
+  bool optimize = true;          // graph passes (folding, fusion) before planning
+  bool reference_kernels = false;  // only the scalar reference kernels (the oracle); implies no passes
 };
 
 struct IoInfo {
@@ -34,6 +37,12 @@ class Session {
   const SessionOptions& options() const { return options_; }
   size_t arena_bytes() const { return executor_->arena_bytes(); }
   size_t dynamic_node_count() const { return executor_->dynamic_node_count(); }
+  size_t fast_node_count() const { return executor_->fast_node_count(); }
+  // The graph that runs (after passes); profiling timings index its nodes.
+  const Graph& graph() const { return *model_.graph; }
+  // Per-node timings of the main graph since profiling was turned on.
+  void set_profiling(bool on) { executor_->set_profiling(on); }
+  const std::vector<NodeTiming>& node_timings() const { return executor_->node_timings(); }
 
   // Runs with inputs in the order of inputs(); checks their dtypes and shapes
   // against the declared ones. Outputs are fresh tensors owned by the caller.
@@ -45,6 +54,7 @@ class Session {
   Model model_;
   SessionOptions options_;
   std::vector<IoInfo> inputs_, outputs_;
+  std::unique_ptr<ThreadPool> pool_;  // declared before executor_: outlives it
   std::unique_ptr<GraphExecutor> executor_;
 };
 

@@ -1,0 +1,84 @@
+// Single-precision matrix products for the fast kernels: packed operands,
+// register-blocked SIMD micro-kernels (Highway, runtime dispatch), threads,
+// and an epilogue that fuses bias, residual and activation into the store.
+//
+//   C[M, N] = act(A[M, K] · B[K, N] + row_bias[M] + col_bias[N] + residual[M, N])
+//
+// Operands are described by strides, so transposed operands cost nothing
+// extra. A weight operand is packed once (PackedMatrix, at prepare time); an
+// activation operand is packed per call into per-thread scratch that grows
+// once and is then reused (no heap allocation in steady state).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/activation.h"
+
+namespace iskra {
+class ThreadPool;
+}
+
+namespace iskra::cpu {
+
+// A read-only matrix: element (r, c) is data[r * row_stride + c * col_stride].
+struct MatrixView {
+  const float* data = nullptr;
+  ptrdiff_t row_stride = 0;
+  ptrdiff_t col_stride = 1;
+
+  float at(int64_t r, int64_t c) const { return data[r * row_stride + c * col_stride]; }
+};
+
+// What happens to C after the product. Every pointer may be null.
+struct GemmEpilogue {
+  const float* row_bias = nullptr;   // [M]: conv bias per output channel
+  const float* col_bias = nullptr;   // [N]: Gemm / FullyConnected bias per output feature
+  const float* residual = nullptr;   // [M, N] with leading dimension residual_ld, added before act
+  ptrdiff_t residual_ld = 0;
+  Activation activation;
+  bool accumulate = false;           // C += product (then bias etc.) instead of C = product
+};
+
+// An operand packed once into the micro-kernel's panel layout. Which side it
+// was packed for is fixed at packing time.
+class PackedMatrix {
+ public:
+  enum class Side : uint8_t { kLeft, kRight };
+  PackedMatrix() = default;
+  // A as the left operand [rows = M, cols = K].
+  static PackedMatrix pack_left(MatrixView a, int64_t m, int64_t k);
+  // B as the right operand [rows = K, cols = N].
+  static PackedMatrix pack_right(MatrixView b, int64_t k, int64_t n);
+
+  Side side() const { return side_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  size_t byte_size() const { return data_.size() * sizeof(float); }
+  const float* data() const { return data_.data(); }
+
+ private:
+  Side side_ = Side::kLeft;
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<float> data_;  // padded panels (aligned by the allocator of gemm.cc if needed)
+  friend struct GemmAccess;
+};
+
+// C (leading dimension ldc, unit column stride) = epilogue(A · B).
+// `pool` may be null (single thread). Shapes: A is m×k, B is k×n.
+void gemm(int64_t m, int64_t n, int64_t k, const PackedMatrix& a, MatrixView b, float* c, ptrdiff_t ldc,
+          const GemmEpilogue& epilogue, ThreadPool* pool);
+void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, const PackedMatrix& b, float* c, ptrdiff_t ldc,
+          const GemmEpilogue& epilogue, ThreadPool* pool);
+void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, ptrdiff_t ldc,
+          const GemmEpilogue& epilogue, ThreadPool* pool);
+
+// The scalar definition (double accumulation): the oracle in tests.
+void gemm_reference(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, ptrdiff_t ldc,
+                    const GemmEpilogue& epilogue);
+
+// Name of the SIMD target the dispatcher chose on this machine ("AVX3", "AVX2", "NEON", ...).
+const char* gemm_target_name();
+
+}  // namespace iskra::cpu

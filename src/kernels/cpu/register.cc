@@ -1,0 +1,20 @@
+#include "kernels/cpu/register.h"
+
+namespace iskra {
+
+void register_cpu_kernels(OpTable& table) {
+  cpu::register_gemm_kernels(table);
+  cpu::register_conv_kernels(table);
+  cpu::register_elementwise_kernels(table);
+}
+
+const OpTable& default_op_table() {
+  static const OpTable table = [] {
+    OpTable t = reference_op_table();
+    register_cpu_kernels(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace iskra
