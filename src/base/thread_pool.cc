@@ -38,7 +38,11 @@ bool spin_until(Pred done) {
   for (int i = 0;; ++i) {
     if (done()) return true;
     cpu_relax();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) return done();
+    if ((i & 63) != 63) continue;
+    // Yield now and then: with more threads than free cores, the thread we
+    // wait for may need this core.
+    std::this_thread::yield();
+    if (std::chrono::steady_clock::now() >= deadline) return done();
   }
 }
 

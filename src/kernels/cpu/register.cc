@@ -6,6 +6,9 @@ void register_cpu_kernels(OpTable& table) {
   cpu::register_gemm_kernels(table);
   cpu::register_conv_kernels(table);
   cpu::register_elementwise_kernels(table);
+  cpu::register_normalize_kernels(table);
+  cpu::register_pool_kernels(table);
+  cpu::register_movement_kernels(table);
 }
 
 const OpTable& default_op_table() {

@@ -1,0 +1,2 @@
+// Placeholder: GEMM benchmarks arrive with the kernel.
+#include <benchmark/benchmark.h>

@@ -1,0 +1,2 @@
+// Placeholder: tests arrive with the kernels.
+#include <gtest/gtest.h>
