@@ -50,6 +50,10 @@ class GraphExecutor {
   // Nodes of the current plan that run a prepared fast kernel.
   size_t fast_node_count() const;
 
+  // Per value of graph(): its tensor in the current plan (dtype and shape of
+  // every static value; data only for constants and folded values).
+  const std::vector<Tensor>& planned_values() const { return plan_.slots; }
+
   // Per-node timings of this graph (not of subgraphs), indexed like
   // graph().nodes; empty unless profiling is on. Turning it on clears them.
   void set_profiling(bool on);

@@ -40,6 +40,8 @@ class Session {
   size_t fast_node_count() const { return executor_->fast_node_count(); }
   // The graph that runs (after passes); profiling timings index its nodes.
   const Graph& graph() const { return *model_.graph; }
+  // Dtype and shape of each value of graph() in the current plan (after a run).
+  const std::vector<Tensor>& planned_values() const { return executor_->planned_values(); }
   // Per-node timings of the main graph since profiling was turned on.
   void set_profiling(bool on) { executor_->set_profiling(on); }
   const std::vector<NodeTiming>& node_timings() const { return executor_->node_timings(); }
