@@ -58,6 +58,8 @@ class InferContext {
   }
 
   size_t output_count() const { return outputs_.size(); }
+  // What set_output stored for output i (composite ops build on their parts).
+  const TensorType& output_type(size_t i) const { return outputs_[i]; }
   void set_output(size_t i, DType dtype, Shape shape) {
     if (i < outputs_.size()) outputs_[i] = TensorType{dtype, std::move(shape)};
   }

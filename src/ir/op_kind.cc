@@ -16,7 +16,7 @@ const char* op_name(OpKind op) { return kOpNames[static_cast<size_t>(op)]; }
 
 std::optional<OpKind> op_from_name(std::string_view name) {
   for (size_t i = 0; i < kOpNames.size(); ++i)
-    if (name == kOpNames[i]) return static_cast<OpKind>(i);
+    if (name == kOpNames[i] && !is_internal_op(static_cast<OpKind>(i))) return static_cast<OpKind>(i);
   return std::nullopt;
 }
 

@@ -20,6 +20,9 @@ inline constexpr size_t kOpKindCount = 0
     ;
 
 const char* op_name(OpKind op);
+// The op a model file names; never an internal op.
 std::optional<OpKind> op_from_name(std::string_view name);
+// Ops made by graph passes (fusions), which no file may name.
+inline bool is_internal_op(OpKind op) { return static_cast<int>(op) >= static_cast<int>(OpKind::FusedConv); }
 
 }  // namespace iskra

@@ -111,6 +111,7 @@ void register_quant_ops(OpTable& table);
 void register_rnn_ops(OpTable& table);
 void register_vision_ops(OpTable& table);
 void register_loss_ops(OpTable& table);
+void register_fused_ops(OpTable& table);  // internal ops made by graph passes
 
 // Fast CPU kernels (src/kernels/cpu/), added to a table that already holds
 // the reference entries.

@@ -16,6 +16,12 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
     return invalid_argument("threads must be in 1..1024, got ", options.threads);
   ISKRA_RETURN_IF_ERROR(verify_graph(*model.graph));
   std::unique_ptr<Session> session(new Session());
+  if (options.optimize && !options.reference_kernels) {
+    // Passes rewrite the graph: work on a copy the caller does not share
+    // (tensors are shared views, so this copies no weights).
+    model.graph = std::make_shared<Graph>(*model.graph);
+    ISKRA_ASSIGN_OR_RETURN(session->pass_stats_, optimize_graph(*model.graph));
+  }
   session->model_ = std::move(model);
   session->options_ = options;
   const Graph& g = *session->model_.graph;

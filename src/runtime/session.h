@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "ir/model.h"
 #include "base/thread_pool.h"
+#include "passes/passes.h"
 #include "runtime/executor.h"
 
 namespace iskra {
@@ -40,6 +41,8 @@ class Session {
   size_t fast_node_count() const { return executor_->fast_node_count(); }
   // The graph that runs (after passes); profiling timings index its nodes.
   const Graph& graph() const { return *model_.graph; }
+  // What the graph passes changed (all zero when they did not run).
+  const PassStats& pass_stats() const { return pass_stats_; }
   // Dtype and shape of each value of graph() in the current plan (after a run).
   const std::vector<Tensor>& planned_values() const { return executor_->planned_values(); }
   // Per-node timings of the main graph since profiling was turned on.
@@ -55,6 +58,7 @@ class Session {
 
   Model model_;
   SessionOptions options_;
+  PassStats pass_stats_;
   std::vector<IoInfo> inputs_, outputs_;
   std::unique_ptr<ThreadPool> pool_;  // declared before executor_: outlives it
   std::unique_ptr<GraphExecutor> executor_;

@@ -1,7 +1,188 @@
+// Fast Conv / FusedConv for float32 NCHW 2-D convolutions with constant
+// weights (src/kernels/ref/nn.cc holds the reference):
+//
+//   depthwise (group == C_in == C_out)  direct SIMD kernel (depthwise_conv.h)
+//   everything else                      per group a GEMM
+//       Y_g[M_g, OH*OW] = W_g[M_g, C_g*kh*kw] · col_g[C_g*kh*kw, OH*OW]
+//     with the weights packed once at prepare time, and col the input itself
+//     for 1x1 / stride 1 / no padding, else an im2col copy in a per-thread
+//     scratch buffer that grows once and is then reused.
+//
+// Bias, the residual Sum of FusedConv and its activation are applied in the
+// GEMM's (or depthwise kernel's) epilogue.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/depthwise_conv.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/register.h"
+#include "kernels/fused.h"
+#include "kernels/window.h"
 
 namespace iskra::cpu {
 
-void register_conv_kernels(OpTable& table) { (void)table; }
+namespace {
+
+// Per-thread scratch for im2col: grows to the largest need, then stays.
+float* im2col_scratch(size_t floats) {
+  struct Buffer {
+    std::unique_ptr<float[], void (*)(float*)> data{nullptr, [](float* p) { ::operator delete[](p, std::align_val_t{64}); }};
+    size_t size = 0;
+  };
+  thread_local Buffer buffer;
+  if (buffer.size < floats) {
+    buffer.data.reset(static_cast<float*>(::operator new[](floats * sizeof(float), std::align_val_t{64})));
+    buffer.size = floats;
+  }
+  return buffer.data.get();
+}
+
+struct Conv2dGeometry {
+  int64_t batch, in_c, out_c, group;
+  int64_t in_h, in_w, out_h, out_w;
+  int64_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+
+  int64_t in_c_per_group() const { return in_c / group; }
+  int64_t out_c_per_group() const { return out_c / group; }
+  int64_t gemm_k() const { return in_c_per_group() * k_h * k_w; }
+  int64_t out_plane() const { return out_h * out_w; }
+  bool is_pointwise() const {
+    return k_h == 1 && k_w == 1 && stride_h == 1 && stride_w == 1 && pad_t == 0 && pad_l == 0;
+  }
+};
+
+// Rows of col for channels [c_begin, c_end) of one group's input planes:
+// row (c, ky, kx), column (oy, ox) = x[c, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw] or 0.
+void im2col(const Conv2dGeometry& g, const float* x, int64_t c_begin, int64_t c_end, float* col) {
+  const int64_t plane = g.out_plane();
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    const float* xc = x + c * g.in_h * g.in_w;
+    for (int64_t ky = 0; ky < g.k_h; ++ky) {
+      for (int64_t kx = 0; kx < g.k_w; ++kx) {
+        float* row = col + ((c * g.k_h + ky) * g.k_w + kx) * plane;
+        for (int64_t oy = 0; oy < g.out_h; ++oy) {
+          float* out = row + oy * g.out_w;
+          const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
+          if (iy < 0 || iy >= g.in_h) {
+            std::fill(out, out + g.out_w, 0.0f);
+            continue;
+          }
+          const float* in_row = xc + iy * g.in_w;
+          const int64_t x0 = kx * g.dil_w - g.pad_l;  // input column of ox = 0
+          // Output columns whose input column lies inside [0, in_w).
+          int64_t first = x0 >= 0 ? 0 : (-x0 + g.stride_w - 1) / g.stride_w;
+          int64_t last = x0 >= g.in_w ? 0 : std::min(g.out_w, (g.in_w - 1 - x0) / g.stride_w + 1);
+          first = std::min(first, last);
+          std::fill(out, out + first, 0.0f);
+          if (g.stride_w == 1) {
+            std::memcpy(out + first, in_row + x0 + first, static_cast<size_t>(last - first) * sizeof(float));
+          } else {
+            for (int64_t ox = first; ox < last; ++ox) out[ox] = in_row[x0 + ox * g.stride_w];
+          }
+          std::fill(out + last, out + g.out_w, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+class Conv2dKernel final : public PreparedKernel {
+ public:
+  Conv2dKernel(const Conv2dGeometry& g, const Tensor& w, const Tensor* bias, Activation act)
+      : g_(g), act_(act) {
+    if (bias) bias_.assign(bias->data<float>(), bias->data<float>() + g.out_c);
+    const int64_t m = g.out_c_per_group(), k = g.gemm_k();
+    if (is_depthwise()) {
+      depthwise_weights_.assign(w.data<float>(), w.data<float>() + w.element_count());
+      return;
+    }
+    for (int64_t grp = 0; grp < g.group; ++grp)
+      packed_.push_back(PackedMatrix::pack_left(MatrixView{w.data<float>() + grp * m * k, k, 1}, m, k));
+  }
+
+  bool is_depthwise() const { return g_.group == g_.in_c && g_.group == g_.out_c && g_.group > 1; }
+
+  Status run(KernelContext& ctx) override {
+    const float* x = ctx.input(0).data<float>();
+    const float* sum = ctx.has_input(3) ? ctx.input(3).data<float>() : nullptr;
+    float* y = ctx.output(0).data<float>();
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    if (is_depthwise()) {
+      DepthwiseConvShape s{g_.batch, g_.in_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.k_h, g_.k_w,
+                           g_.stride_h, g_.stride_w, g_.dil_h, g_.dil_w, g_.pad_t, g_.pad_l};
+      depthwise_conv2d(s, x, depthwise_weights_.data(), bias, sum, act_, y, ctx.pool);
+      return Status::ok();
+    }
+    const int64_t m = g_.out_c_per_group(), k = g_.gemm_k(), n = g_.out_plane();
+    const int64_t cg = g_.in_c_per_group();
+    const int64_t in_plane = g_.in_h * g_.in_w;
+    float* col = g_.is_pointwise() ? nullptr : im2col_scratch(static_cast<size_t>(k * n));
+    for (int64_t b = 0; b < g_.batch; ++b) {
+      for (int64_t grp = 0; grp < g_.group; ++grp) {
+        const float* xg = x + (b * g_.in_c + grp * cg) * in_plane;
+        const int64_t out_offset = (b * g_.out_c + grp * m) * n;
+        MatrixView rhs{xg, n, 1};
+        if (col) {
+          if (ctx.pool && ctx.pool->threads() > 1 && cg > 1) {
+            const int64_t parts = ctx.pool->threads();
+            ctx.pool->parallel_for(parts, [&](int64_t part) {
+              Range r = split_range(cg, parts, part);
+              im2col(g_, xg, r.begin, r.end, col);
+            });
+          } else {
+            im2col(g_, xg, 0, cg, col);
+          }
+          rhs = MatrixView{col, n, 1};
+        }
+        GemmEpilogue e;
+        e.row_bias = bias ? bias + grp * m : nullptr;
+        e.residual = sum ? sum + out_offset : nullptr;
+        e.residual_ld = n;
+        e.activation = act_;
+        gemm(m, n, k, packed_[static_cast<size_t>(grp)], rhs, y + out_offset, n, e, ctx.pool);
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  Conv2dGeometry g_;
+  Activation act_;
+  std::vector<float> bias_;
+  std::vector<float> depthwise_weights_;
+  std::vector<PackedMatrix> packed_;  // per group
+};
+
+Result<std::unique_ptr<PreparedKernel>> prepare_conv(const PrepareContext& ctx) {
+  std::unique_ptr<PreparedKernel> none;
+  const Node& node = ctx.node;
+  if (!ctx.has_input(0) || !ctx.is_constant(1) || ctx.input(0).dtype() != DType::kF32 ||
+      ctx.input(1).dtype() != DType::kF32 || ctx.input(0).rank() != 4)
+    return none;
+  if (ctx.has_input(2) && (!ctx.is_constant(2) || ctx.input(2).dtype() != DType::kF32)) return none;
+  const Shape& out_shape = ctx.outputs[0].shape;
+  if (ctx.has_input(3) && (ctx.input(3).dtype() != DType::kF32 || ctx.input(3).shape() != out_shape)) return none;
+  ISKRA_ASSIGN_OR_RETURN(Activation act, fused_activation(node));
+  ISKRA_ASSIGN_OR_RETURN(ConvLayout c, conv_layout(node, ctx.input(0).shape(), ctx.input(1).shape()));
+  const SlidingWindow& w = c.window;
+  Conv2dGeometry g{c.batch, c.in_channels, c.out_channels, c.group,
+                   w.image[0], w.image[1], w.grid[0], w.grid[1],
+                   w.kernel[0], w.kernel[1], w.strides[0], w.strides[1], w.dilations[0], w.dilations[1],
+                   w.pad_begin[0], w.pad_begin[1]};
+  if (g.out_plane() == 0 || g.batch == 0 || g.out_c == 0) return none;
+  const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  return std::unique_ptr<PreparedKernel>(new Conv2dKernel(g, ctx.input(1), bias, act));
+}
+
+}  // namespace
+
+void register_conv_kernels(OpTable& table) {
+  table.set_prepare(OpKind::Conv, prepare_conv);
+  table.set_prepare(OpKind::FusedConv, prepare_conv);
+}
 
 }  // namespace iskra::cpu

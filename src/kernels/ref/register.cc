@@ -16,6 +16,7 @@ const OpTable& reference_op_table() {
     register_rnn_ops(t);
     register_vision_ops(t);
     register_loss_ops(t);
+    register_fused_ops(t);
     return t;
   }();
   return table;

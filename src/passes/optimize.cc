@@ -1,0 +1,20 @@
+#include "base/str_cat.h"
+#include "passes/passes.h"
+
+namespace iskra {
+
+std::string PassStats::to_string() const {
+  return str_cat(identities_removed, " identities removed, ", batch_norms_folded, " batch norms folded, ",
+                 activations_fused, " activations and ", residual_adds_fused, " residual adds fused");
+}
+
+Result<PassStats> optimize_graph(Graph& graph) {
+  PassStats stats;
+  stats.identities_removed = remove_identities(graph);
+  stats.batch_norms_folded = fold_conv_batch_norm(graph);
+  fuse_conv_epilogues(graph, stats);
+  ISKRA_RETURN_IF_ERROR(verify_graph(graph).with_context("after graph passes: "));
+  return stats;
+}
+
+}  // namespace iskra

@@ -1,0 +1,38 @@
+// Graph passes: rewrites of the IR that keep its meaning and make it cheaper
+// to run. They run once when a session is created (SessionOptions::optimize),
+// before any plan, on the session's own copy of the graph.
+//
+//   remove_identities      Identity, and Dropout whose mask is unused, become wires
+//   fold_conv_batch_norm   Conv → BatchNormalization (constant statistics) becomes
+//                          one Conv with scaled weights and a new bias
+//   fuse_conv_epilogues    Conv → [Add residual] → [activation] becomes one FusedConv
+//
+// Each pass only rewrites what it can prove safe from the graph: single
+// consumers, constant parameters, values that are not graph outputs.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "ir/graph.h"
+
+namespace iskra {
+
+struct PassStats {
+  int identities_removed = 0;
+  int batch_norms_folded = 0;
+  int activations_fused = 0;
+  int residual_adds_fused = 0;
+
+  std::string to_string() const;
+};
+
+// Runs every pass in order on `graph` and its subgraphs.
+Result<PassStats> optimize_graph(Graph& graph);
+
+// The passes, for tests.
+int remove_identities(Graph& graph);
+int fold_conv_batch_norm(Graph& graph);
+void fuse_conv_epilogues(Graph& graph, PassStats& stats);
+
+}  // namespace iskra

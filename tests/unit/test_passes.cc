@@ -1,0 +1,179 @@
+// Graph passes: each rewrite happens where it is safe, not where it is not,
+// and the optimized graph computes what the original computes (compared with
+// the reference kernels on the unoptimized graph).
+#include "passes/passes.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "runtime/session.h"
+
+namespace iskra {
+namespace {
+
+Tensor random_f32(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t = Tensor::allocate(DType::kF32, shape).value();
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (float& v : t.span<float>()) v = dist(rng);
+  return t;
+}
+
+Tensor scalar_f32(float v) {
+  Tensor t = Tensor::allocate(DType::kF32, {}).value();
+  t.data<float>()[0] = v;
+  return t;
+}
+
+// A little builder: values by name, nodes appended in order.
+struct Builder {
+  std::shared_ptr<Graph> g = std::make_shared<Graph>();
+  std::map<std::string, int> ids;
+
+  int value(const std::string& name) {
+    auto it = ids.find(name);
+    if (it != ids.end()) return it->second;
+    return ids[name] = g->add_value(name, DType::kF32);
+  }
+  void input(const std::string& name) { g->inputs.push_back(value(name)); }
+  void constant(const std::string& name, Tensor t) { ids[name] = g->add_constant(name, std::move(t)); }
+  Node& node(OpKind op, std::vector<std::string> in, std::vector<std::string> out) {
+    Node n;
+    n.op = op;
+    n.name = std::string(op_name(op)) + std::to_string(g->nodes.size());
+    n.source_op = op_name(op);
+    for (auto& s : in) n.inputs.push_back(s.empty() ? kNoValue : value(s));
+    for (auto& s : out) {
+      n.outputs.push_back(value(s));
+      g->value(value(s)).producer = static_cast<int>(g->nodes.size());
+    }
+    g->nodes.push_back(std::move(n));
+    return g->nodes.back();
+  }
+  void output(const std::string& name) { g->outputs.push_back(value(name)); }
+
+  void conv_bn(const std::string& x, const std::string& y, int64_t cin, int64_t cout, uint32_t seed) {
+    constant(y + "_w", random_f32({cout, cin, 3, 3}, seed));
+    constant(y + "_gamma", random_f32({cout}, seed + 1, 0.5f, 1.5f));
+    constant(y + "_beta", random_f32({cout}, seed + 2));
+    constant(y + "_mean", random_f32({cout}, seed + 3));
+    constant(y + "_var", random_f32({cout}, seed + 4, 0.5f, 2.0f));
+    node(OpKind::Conv, {x, y + "_w"}, {y + "_conv"}).attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+    node(OpKind::BatchNormalization, {y + "_conv", y + "_gamma", y + "_beta", y + "_mean", y + "_var"}, {y});
+  }
+};
+
+std::vector<Tensor> run(const std::shared_ptr<Graph>& g, const std::vector<Tensor>& inputs, bool optimize,
+                        PassStats* stats = nullptr) {
+  SessionOptions options;
+  options.optimize = optimize;
+  options.reference_kernels = !optimize;
+  auto session = Session::create(Model{g, {}}, options);
+  EXPECT_TRUE(session.is_ok()) << session.status().message();
+  std::vector<Tensor> outputs;
+  if (!session.is_ok()) return outputs;
+  if (stats) *stats = (*session)->pass_stats();
+  Status st = (*session)->run(inputs, outputs);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  return outputs;
+}
+
+void expect_close(const std::vector<Tensor>& a, const std::vector<Tensor>& b, float tolerance) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t o = 0; o < a.size(); ++o) {
+    ASSERT_EQ(a[o].shape(), b[o].shape());
+    auto x = a[o].span<float>();
+    auto y = b[o].span<float>();
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tolerance * (1 + std::fabs(x[i]))) << i;
+  }
+}
+
+// ResNet's block: conv-bn-relu, conv-bn, + identity, relu.
+TEST(Passes, ResidualBlockFoldsAndFuses) {
+  Builder b;
+  b.input("x");
+  b.conv_bn("x", "a", 4, 4, 10);
+  b.node(OpKind::Relu, {"a"}, {"a_relu"});
+  b.conv_bn("a_relu", "c", 4, 4, 20);
+  b.node(OpKind::Add, {"c", "x"}, {"sum"});
+  b.node(OpKind::Relu, {"sum"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({1, 4, 6, 5}, 1)};
+  const auto reference = run(b.g, inputs, false);
+  PassStats stats;
+  const auto optimized = run(b.g, inputs, true, &stats);
+  EXPECT_EQ(stats.batch_norms_folded, 2);
+  EXPECT_EQ(stats.residual_adds_fused, 1);
+  EXPECT_EQ(stats.activations_fused, 2);
+  expect_close(reference, optimized, 1e-5f);
+  EXPECT_EQ(b.g->nodes.size(), 7u) << "the caller's graph must not be changed";
+}
+
+TEST(Passes, SiluAndClipFuseIdentityGoes) {
+  Builder b;
+  b.input("x");
+  b.constant("w1", random_f32({3, 2, 1, 1}, 3));
+  b.node(OpKind::Conv, {"x", "w1"}, {"c1"});
+  b.node(OpKind::Sigmoid, {"c1"}, {"s"});
+  b.node(OpKind::Mul, {"s", "c1"}, {"silu"});
+  b.node(OpKind::Identity, {"silu"}, {"ident"});
+  b.constant("w2", random_f32({3, 3, 1, 1}, 4));
+  b.constant("lo", scalar_f32(0.0f));
+  b.constant("hi", scalar_f32(0.5f));
+  b.node(OpKind::Conv, {"ident", "w2"}, {"c2"});
+  b.node(OpKind::Clip, {"c2", "lo", "hi"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({1, 2, 5, 5}, 2, -3.0f, 3.0f)};
+  PassStats stats;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-5f);
+  EXPECT_EQ(stats.identities_removed, 1);
+  EXPECT_EQ(stats.activations_fused, 2);
+}
+
+TEST(Passes, NothingFusesAcrossSharedOrOutputValues) {
+  Builder b;
+  b.input("x");
+  b.constant("w", random_f32({2, 2, 1, 1}, 5));
+  b.node(OpKind::Conv, {"x", "w"}, {"c"});
+  b.node(OpKind::Relu, {"c"}, {"r"});        // c has two readers: no fusion
+  b.node(OpKind::Sigmoid, {"c"}, {"s"});
+  b.constant("w2", random_f32({2, 2, 1, 1}, 6));
+  b.node(OpKind::Conv, {"x", "w2"}, {"d"});  // d is a graph output: no fusion
+  b.node(OpKind::Relu, {"d"}, {"dr"});
+  b.constant("bias", random_f32({1, 2, 1, 1}, 7));
+  b.constant("w3", random_f32({2, 2, 1, 1}, 8));
+  b.node(OpKind::Conv, {"x", "w3"}, {"e"});
+  b.node(OpKind::Add, {"e", "bias"}, {"eb"});  // a constant addend is not a residual
+  b.output("r");
+  b.output("s");
+  b.output("d");
+  b.output("dr");
+  b.output("eb");
+  const std::vector<Tensor> inputs = {random_f32({1, 2, 3, 3}, 9)};
+  PassStats stats;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-6f);
+  EXPECT_EQ(stats.activations_fused, 0);
+  EXPECT_EQ(stats.residual_adds_fused, 0);
+}
+
+// The residual operand is computed after the Conv in node order: the fused
+// node must move to where both are available.
+TEST(Passes, ResidualComputedAfterTheConv) {
+  Builder b;
+  b.input("x");
+  b.constant("w", random_f32({2, 2, 3, 3}, 11));
+  b.node(OpKind::Conv, {"x", "w"}, {"c"}).attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  b.node(OpKind::Sigmoid, {"x"}, {"late"});
+  b.node(OpKind::Add, {"late", "c"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({1, 2, 4, 4}, 12)};
+  PassStats stats;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-5f);
+  EXPECT_EQ(stats.residual_adds_fused, 1);
+}
+
+}  // namespace
+}  // namespace iskra
