@@ -82,6 +82,26 @@ TEST(FusedConv, ResidualAndEveryActivation) {
   }
 }
 
+TEST(ConvTranspose, UpsamplingAndOverlappingWindows) {
+  struct Case {
+    int64_t in_c, out_c, h, w, k, stride, pad;
+    bool bias;
+  };
+  for (const Case& c : {Case{8, 4, 5, 7, 2, 2, 0, false},   // PaddleOCR det's ×2 upsampling
+                        Case{3, 5, 4, 4, 3, 2, 1, true},    // overlapping windows, padding
+                        Case{6, 2, 3, 5, 4, 1, 0, true}}) {
+    for (int threads : {1, 2}) {
+      OpTest t(OpKind::ConvTranspose);
+      t.input("x", random_tensor({2, c.in_c, c.h, c.w}, 21));
+      t.constant("w", random_tensor({c.in_c, c.out_c, c.k, c.k}, 22));
+      if (c.bias) t.constant("b", random_tensor({c.out_c}, 23));
+      t.attr("strides", std::vector<int64_t>{c.stride, c.stride});
+      t.attr("pads", std::vector<int64_t>{c.pad, c.pad, c.pad, c.pad});
+      t.expect_fast_matches_reference(2e-5f, threads);
+    }
+  }
+}
+
 TEST(Conv, DeclinesWhatItDoesNotHandle) {
   // Weights computed at run time.
   OpTest runtime_w(OpKind::Conv);

@@ -9,7 +9,8 @@
 //     scratch buffer that grows once and is then reused.
 //
 // Bias, the residual Sum of FusedConv and its activation are applied in the
-// GEMM's (or depthwise kernel's) epilogue.
+// GEMM's (or depthwise kernel's) epilogue. ConvTranspose (group 1) is a GEMM
+// into columns and a scatter-add of the columns into the output.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -178,11 +179,78 @@ Result<std::unique_ptr<PreparedKernel>> prepare_conv(const PrepareContext& ctx) 
   return std::unique_ptr<PreparedKernel>(new Conv2dKernel(g, ctx.input(1), bias, act));
 }
 
+// ConvTranspose (group 1, 2-D) as a GEMM and a scatter:
+//   col[(co, ky, kx), (iy, ix)] = sum_ci W[ci, co, ky, kx] · X[ci, iy, ix]
+//   Y[co, iy*sh - pt + ky*dh, ix*sw - pl + kx*dw] += col[...]   (+ bias)
+class ConvTransposeKernel final : public PreparedKernel {
+ public:
+  ConvTransposeKernel(const Conv2dGeometry& g, const Tensor& w, const Tensor* bias) : g_(g) {
+    // Here the geometry's "in" is X's spatial size and "out" is Y's.
+    const int64_t rows = g.out_c * g.k_h * g.k_w;
+    packed_w_ = PackedMatrix::pack_left(MatrixView{w.data<float>(), 1, rows}, rows, g.in_c);
+    if (bias) bias_.assign(bias->data<float>(), bias->data<float>() + g.out_c);
+  }
+
+  Status run(KernelContext& ctx) override {
+    const int64_t rows = g_.out_c * g_.k_h * g_.k_w, in_plane = g_.in_h * g_.in_w;
+    const int64_t out_plane = g_.out_h * g_.out_w;
+    float* col = im2col_scratch(static_cast<size_t>(rows * in_plane));
+    for (int64_t b = 0; b < g_.batch; ++b) {
+      const float* x = ctx.input(0).data<float>() + b * g_.in_c * in_plane;
+      float* y = ctx.output(0).data<float>() + b * g_.out_c * out_plane;
+      gemm(rows, in_plane, g_.in_c, packed_w_, MatrixView{x, in_plane, 1}, col, in_plane, GemmEpilogue{}, ctx.pool);
+      auto scatter = [&](int64_t co) {
+        float* yc = y + co * out_plane;
+        std::fill(yc, yc + out_plane, bias_.empty() ? 0.0f : bias_[static_cast<size_t>(co)]);
+        for (int64_t ky = 0; ky < g_.k_h; ++ky) {
+          for (int64_t kx = 0; kx < g_.k_w; ++kx) {
+            const float* src = col + ((co * g_.k_h + ky) * g_.k_w + kx) * in_plane;
+            for (int64_t iy = 0; iy < g_.in_h; ++iy) {
+              const int64_t oy = iy * g_.stride_h - g_.pad_t + ky * g_.dil_h;
+              if (oy < 0 || oy >= g_.out_h) continue;
+              for (int64_t ix = 0; ix < g_.in_w; ++ix) {
+                const int64_t ox = ix * g_.stride_w - g_.pad_l + kx * g_.dil_w;
+                if (ox >= 0 && ox < g_.out_w) yc[oy * g_.out_w + ox] += src[iy * g_.in_w + ix];
+              }
+            }
+          }
+        }
+      };
+      if (ctx.pool) ctx.pool->parallel_for(g_.out_c, scatter);
+      else for (int64_t co = 0; co < g_.out_c; ++co) scatter(co);
+    }
+    return Status::ok();
+  }
+
+ private:
+  Conv2dGeometry g_;
+  PackedMatrix packed_w_;
+  std::vector<float> bias_;
+};
+
+Result<std::unique_ptr<PreparedKernel>> prepare_conv_transpose(const PrepareContext& ctx) {
+  std::unique_ptr<PreparedKernel> none;
+  if (!ctx.is_constant(1) || ctx.input(0).dtype() != DType::kF32 || ctx.input(1).dtype() != DType::kF32 ||
+      ctx.input(0).rank() != 4)
+    return none;
+  if (ctx.has_input(2) && (!ctx.is_constant(2) || ctx.input(2).dtype() != DType::kF32)) return none;
+  ISKRA_ASSIGN_OR_RETURN(ConvLayout c, conv_transpose_layout(ctx.node, ctx.input(0).shape(), ctx.input(1).shape()));
+  if (c.group != 1 || c.batch == 0) return none;
+  const SlidingWindow& w = c.window;  // grid = X's spatial dims, image = Y's
+  Conv2dGeometry g{c.batch, c.in_channels, c.out_channels, 1,
+                   w.grid[0], w.grid[1], w.image[0], w.image[1],
+                   w.kernel[0], w.kernel[1], w.strides[0], w.strides[1], w.dilations[0], w.dilations[1],
+                   w.pad_begin[0], w.pad_begin[1]};
+  const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  return std::unique_ptr<PreparedKernel>(new ConvTransposeKernel(g, ctx.input(1), bias));
+}
+
 }  // namespace
 
 void register_conv_kernels(OpTable& table) {
   table.set_prepare(OpKind::Conv, prepare_conv);
   table.set_prepare(OpKind::FusedConv, prepare_conv);
+  table.set_prepare(OpKind::ConvTranspose, prepare_conv_transpose);
 }
 
 }  // namespace iskra::cpu
