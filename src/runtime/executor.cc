@@ -46,6 +46,7 @@ bool is_control_flow(OpKind op) { return op == OpKind::If || op == OpKind::Loop 
 Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph, const OpTable& ops,
                                                              ThreadPool* pool) {
   std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops, pool));
+  exec->bound_ = exec->bound_input_values();
   exec->subgraphs_.resize(graph.nodes.size());
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     const Node& node = graph.nodes[n];
@@ -196,42 +197,55 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   }
   plan.valid = true;
   plan_ = std::move(plan);
+  bind_run_slots();
   return Status::ok();
 }
 
-Status GraphExecutor::run_node(size_t n, std::vector<Tensor>& slots) {
-  const Node& node = graph_.nodes[n];
-  std::vector<const Tensor*> in_ptrs(node.inputs.size(), nullptr);
-  for (size_t i = 0; i < node.inputs.size(); ++i)
-    if (node.inputs[i] != kNoValue) in_ptrs[i] = &slots[static_cast<size_t>(node.inputs[i])];
+// Run-time values live in run_slots_, a copy of the plan's slots that runs
+// update in place: graph inputs are rebound and dynamic nodes store their
+// outputs there. Each node's input/output pointers into it are made once.
+void GraphExecutor::bind_run_slots() {
+  run_slots_ = plan_.slots;
+  const size_t count = graph_.nodes.size();
+  node_inputs_.assign(count, {});
+  node_outputs_.assign(count, {});
+  for (size_t n = 0; n < count; ++n) {
+    const Node& node = graph_.nodes[n];
+    for (int id : node.inputs) node_inputs_[n].push_back(id == kNoValue ? nullptr : &run_slots_[static_cast<size_t>(id)]);
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const int id = node.outputs[o];
+      node_outputs_[n].push_back(id != kNoValue ? &run_slots_[static_cast<size_t>(id)] : &plan_.unused_outputs[n][o]);
+    }
+  }
+}
 
+Status GraphExecutor::run_node(size_t n) {
+  const Node& node = graph_.nodes[n];
+  std::span<const Tensor* const> in_ptrs = node_inputs_[n];
+  std::span<Tensor* const> out_ptrs = node_outputs_[n];
+  if (plan_.modes[n] == NodeMode::kStatic) {
+    // The steady-state path: no allocation.
+    KernelContext kctx{node, in_ptrs, out_ptrs, pool_};
+    PreparedKernel* fast = plan_.prepared[n].get();
+    return fast ? fast->run(kctx) : ops_.get(node.op).reference(kctx);
+  }
   std::vector<Tensor> dynamic_outputs;
-  std::vector<Tensor*> out_ptrs(node.outputs.size(), nullptr);
   if (is_control_flow(node.op)) {
     ControlFlowContext cctx{node, in_ptrs, subgraphs_[n]};
     ISKRA_RETURN_IF_ERROR(run_control_flow(cctx, dynamic_outputs));
   } else {
     const OpImpl& impl = ops_.get(node.op);
-    if (plan_.modes[n] == NodeMode::kDynamic) {
-      std::vector<TensorType> types;
-      InferContext ictx(node, in_ptrs, types);
-      ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
-      ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs));
-      for (size_t o = 0; o < node.outputs.size(); ++o) out_ptrs[o] = &dynamic_outputs[o];
-    } else {
-      for (size_t o = 0; o < node.outputs.size(); ++o) {
-        const int id = node.outputs[o];
-        out_ptrs[o] = id != kNoValue ? &slots[static_cast<size_t>(id)] : &plan_.unused_outputs[n][o];
-      }
-    }
-    KernelContext kctx{node, in_ptrs, out_ptrs, pool_};
-    PreparedKernel* fast = plan_.modes[n] == NodeMode::kStatic ? plan_.prepared[n].get() : nullptr;
-    ISKRA_RETURN_IF_ERROR(fast ? fast->run(kctx) : impl.reference(kctx));
+    std::vector<TensorType> types;
+    InferContext ictx(node, in_ptrs, types);
+    ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
+    ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs));
+    std::vector<Tensor*> outs(node.outputs.size(), nullptr);
+    for (size_t o = 0; o < node.outputs.size(); ++o) outs[o] = &dynamic_outputs[o];
+    KernelContext kctx{node, in_ptrs, outs, pool_};
+    ISKRA_RETURN_IF_ERROR(impl.reference(kctx));
   }
-  if (!dynamic_outputs.empty()) {
-    for (size_t o = 0; o < node.outputs.size() && o < dynamic_outputs.size(); ++o)
-      if (node.outputs[o] != kNoValue) slots[static_cast<size_t>(node.outputs[o])] = std::move(dynamic_outputs[o]);
-  }
+  for (size_t o = 0; o < node.outputs.size() && o < dynamic_outputs.size(); ++o)
+    if (node.outputs[o] != kNoValue) run_slots_[static_cast<size_t>(node.outputs[o])] = std::move(dynamic_outputs[o]);
   return Status::ok();
 }
 
@@ -250,7 +264,7 @@ size_t GraphExecutor::dynamic_node_count() const {
 }
 
 Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
-  const std::vector<int> bound = bound_input_values();
+  const std::vector<int>& bound = bound_;
   if (inputs.size() != bound.size())
     return internal_error("graph '", graph_.name, "' expects ", bound.size(), " bound inputs, got ", inputs.size());
   // Re-plan when any input dtype or shape differs from the current plan.
@@ -262,24 +276,23 @@ Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& o
   }
   if (replan) ISKRA_RETURN_IF_ERROR(make_plan(inputs));
 
-  run_slots_ = plan_.slots;
   for (size_t i = 0; i < bound.size(); ++i)
     if (bound[i] != kNoValue) run_slots_[static_cast<size_t>(bound[i])] = inputs[i];
   for (size_t n = 0; n < graph_.nodes.size(); ++n) {
     if (plan_.modes[n] == NodeMode::kFolded) continue;
     if (!profiling_) {
-      ISKRA_RETURN_IF_ERROR(run_node(n, run_slots_));
+      ISKRA_RETURN_IF_ERROR(run_node(n));
       continue;
     }
     const auto start = std::chrono::steady_clock::now();
-    ISKRA_RETURN_IF_ERROR(run_node(n, run_slots_));
+    ISKRA_RETURN_IF_ERROR(run_node(n));
     NodeTiming& t = timings_[n];
     t.total_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
     t.runs += 1;
     t.fast_kernel = plan_.prepared[n] != nullptr;
   }
-  outputs.clear();
-  for (int id : graph_.outputs) outputs.push_back(run_slots_[static_cast<size_t>(id)]);
+  outputs.resize(graph_.outputs.size());
+  for (size_t o = 0; o < outputs.size(); ++o) outputs[o] = run_slots_[static_cast<size_t>(graph_.outputs[o])];
   return Status::ok();
 }
 

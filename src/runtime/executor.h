@@ -78,7 +78,8 @@ class GraphExecutor {
 
   GraphExecutor(const Graph& graph, const OpTable& ops, ThreadPool* pool) : graph_(graph), ops_(ops), pool_(pool) {}
   Status make_plan(std::span<const Tensor> inputs);
-  Status run_node(size_t index, std::vector<Tensor>& slots);
+  Status run_node(size_t index);
+  void bind_run_slots();
   std::vector<int> bound_input_values() const;  // formal inputs then captures
 
   const Graph& graph_;
@@ -89,7 +90,10 @@ class GraphExecutor {
   // Subgraph executors per node, keyed like node.attrs ("then_branch", "body"...).
   std::vector<std::vector<std::pair<std::string, std::unique_ptr<GraphExecutor>>>> subgraphs_;
   Plan plan_;
-  std::vector<Tensor> run_slots_;  // per-run values; reused so a run copies into kept capacity
+  std::vector<int> bound_;          // bound_input_values(), computed once
+  std::vector<Tensor> run_slots_;   // per value: what the current run sees (see bind_run_slots)
+  std::vector<std::vector<const Tensor*>> node_inputs_;  // per node: pointers into run_slots_
+  std::vector<std::vector<Tensor*>> node_outputs_;
 };
 
 // Runs a control-flow node (If, Loop, Scan); implemented in control_flow.cc.

@@ -1,5 +1,9 @@
 #include "runtime/session.h"
 
+#include <cstring>
+
+#include "base/str_cat.h"
+
 namespace iskra {
 
 namespace {
@@ -44,7 +48,9 @@ Status Session::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs
     if (info.dtype != DType::kUndefined && t.dtype() != info.dtype)
       return invalid_argument("input '", info.name, "' must be ", dtype_name(info.dtype), ", got ",
                               dtype_name(t.dtype()));
-    ISKRA_RETURN_IF_ERROR(validate_shape(t.dtype(), t.shape(), "input '" + info.name + "'"));
+    // An empty `what` keeps the steady-state path free of string building.
+    if (Status st = validate_shape(t.dtype(), t.shape(), {}); !st)
+      return Status(st.code(), str_cat("input '", info.name, "'", st.message()));
     if (info.has_shape) {
       bool ok = info.shape.size() == t.shape().size();
       for (size_t d = 0; ok && d < info.shape.size(); ++d)
@@ -54,12 +60,18 @@ Status Session::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs
                                 ", got ", shape_to_string(t.shape()));
     }
   }
-  std::vector<Tensor> views;
-  ISKRA_RETURN_IF_ERROR(executor_->run(inputs, views));
-  outputs.clear();
-  for (const Tensor& v : views) {
-    ISKRA_ASSIGN_OR_RETURN(Tensor copy, v.clone());
-    outputs.push_back(std::move(copy));
+  ISKRA_RETURN_IF_ERROR(executor_->run(inputs, views_));
+  // Outputs the caller passed back with the same dtype and shape are written
+  // in place (a steady-state loop allocates nothing); others are new copies.
+  outputs.resize(views_.size());
+  for (size_t o = 0; o < views_.size(); ++o) {
+    const Tensor& v = views_[o];
+    Tensor& out = outputs[o];
+    if (out.has_data() && out.dtype() == v.dtype() && out.shape() == v.shape() && out.raw_data() != v.raw_data()) {
+      if (v.byte_size() > 0) std::memcpy(out.raw_data(), v.raw_data(), v.byte_size());
+      continue;
+    }
+    ISKRA_ASSIGN_OR_RETURN(out, v.clone());
   }
   return Status::ok();
 }

@@ -50,7 +50,10 @@ class Session {
   const std::vector<NodeTiming>& node_timings() const { return executor_->node_timings(); }
 
   // Runs with inputs in the order of inputs(); checks their dtypes and shapes
-  // against the declared ones. Outputs are fresh tensors owned by the caller.
+  // against the declared ones. Outputs are tensors owned by the caller: those
+  // already in `outputs` with the right dtype and shape are overwritten in
+  // place (so a loop that passes the same vector allocates nothing), the
+  // others are replaced by new tensors.
   Status run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs);
 
  private:
@@ -62,6 +65,7 @@ class Session {
   std::vector<IoInfo> inputs_, outputs_;
   std::unique_ptr<ThreadPool> pool_;  // declared before executor_: outlives it
   std::unique_ptr<GraphExecutor> executor_;
+  std::vector<Tensor> views_;  // the executor's output views of the last run
 };
 
 }  // namespace iskra

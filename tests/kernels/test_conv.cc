@@ -2,6 +2,8 @@
 // FusedConv) on the shapes real models use plus awkward ones.
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include "kernels/cpu/activation.h"
 #include "kernels/fused.h"
 #include "op_test_util.h"
@@ -13,6 +15,11 @@ struct ConvCase {
   int64_t batch, in_c, out_c, h, w, k_h, k_w, stride, pad, dilation, group;
   bool bias;
 };
+
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << c.batch << "x" << c.in_c << "x" << c.h << "x" << c.w << " -> " << c.out_c << " k" << c.k_h << "x" << c.k_w
+      << " s" << c.stride << " p" << c.pad << " d" << c.dilation << " g" << c.group << (c.bias ? " bias" : "");
+}
 
 OpTest make_conv(const ConvCase& c, uint32_t seed, OpKind op = OpKind::Conv) {
   OpTest t(op);
