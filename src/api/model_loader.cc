@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/mapped_file.h"
 #include "import/onnx/onnx_importer.h"
 
 namespace iskra {
@@ -37,13 +38,9 @@ const char* model_format_name(ModelFormat format) {
 }
 
 Result<Model> load_model_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return io_error("cannot open '", path, "': ", std::strerror(errno));
-  char head[8] = {};
-  file.read(head, sizeof head);
-  const auto got = static_cast<size_t>(file.gcount());
-  switch (sniff_model_format(head, got)) {
-    case ModelFormat::kOnnx: return import_onnx_file(path);
+  ISKRA_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
+  switch (sniff_model_format(file->data(), file->size())) {
+    case ModelFormat::kOnnx: return import_onnx_file(*file);
     case ModelFormat::kTflite: return unsupported(path, ": TFLite models are not supported yet");
     case ModelFormat::kUnknown: break;
   }

@@ -7,8 +7,10 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "base/mapped_file.h"
 #include "import/onnx/onnx_op_mapping.h"
 #include "import/onnx/onnx_tensor.h"
+#include "import/onnx/onnx_wire.h"
 
 namespace iskra {
 
@@ -18,6 +20,8 @@ constexpr int kMaxSubgraphDepth = 16;
 
 struct ImportContext {
   std::string base_dir;  // for external data
+  // Raw data of the main graph's initializers cut out before parsing (onnx_wire.h); empty if not.
+  std::vector<std::optional<std::span<const uint8_t>>> detached_raw_data;
   std::unordered_map<std::string, int64_t> opsets;  // domain → version ("" = default)
 };
 
@@ -238,9 +242,12 @@ Status GraphBuilder::add_node(const onnx::NodeProto& proto, const std::vector<in
 
 Status GraphBuilder::build(const onnx::GraphProto& proto) {
   graph_.name = proto.name();
-  for (const auto& init : proto.initializer()) {
+  const bool detached = depth_ == 0 && ctx_.detached_raw_data.size() == static_cast<size_t>(proto.initializer_size());
+  for (int i = 0; i < proto.initializer_size(); ++i) {
+    const onnx::TensorProto& init = proto.initializer(i);
     const std::string what = "initializer '" + init.name() + "'";
-    ISKRA_ASSIGN_OR_RETURN(Tensor t, tensor_from_onnx(init, ctx_.base_dir, what));
+    auto raw = detached ? ctx_.detached_raw_data[static_cast<size_t>(i)] : std::nullopt;
+    ISKRA_ASSIGN_OR_RETURN(Tensor t, tensor_from_onnx(init, ctx_.base_dir, what, raw));
     int id = graph_.add_constant(init.name(), std::move(t));
     ISKRA_RETURN_IF_ERROR(define(init.name(), id, what));
   }
@@ -287,9 +294,11 @@ Status GraphBuilder::build(const onnx::GraphProto& proto) {
   return topological_sort(graph_);
 }
 
-Result<Model> import_model(const onnx::ModelProto& proto, const std::string& base_dir) {
+Result<Model> import_model(const onnx::ModelProto& proto, const std::string& base_dir,
+                           std::vector<std::optional<std::span<const uint8_t>>> detached_raw_data) {
   ImportContext ctx;
   ctx.base_dir = base_dir;
+  ctx.detached_raw_data = std::move(detached_raw_data);
   for (const auto& opset : proto.opset_import()) {
     const std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
     ctx.opsets[domain] = opset.version();
@@ -313,19 +322,25 @@ Result<Model> import_onnx_buffer(const void* data, size_t size, const std::strin
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
     return unsupported("ONNX files over 2 GiB must keep weights in external data files");
   onnx::ModelProto proto;
-  if (!proto.ParseFromArray(data, static_cast<int>(size)))
+  // Parse the model without its weights' bytes when the wire format allows
+  // (onnx_wire.h); the weights are then copied once, from `data`.
+  std::optional<SlimOnnxModel> slim = slim_onnx_model(data, size);
+  const bool parsed = slim ? proto.ParseFromString(slim->bytes) : proto.ParseFromArray(data, static_cast<int>(size));
+  if (!parsed)
     return invalid_model("not a valid ONNX model (protobuf parse failed; the file may be truncated or corrupt)");
-  return import_model(proto, base_dir);
+  return import_model(proto, base_dir, slim ? std::move(slim->initializer_raw_data) : decltype(slim->initializer_raw_data){});
 }
 
 Result<Model> import_onnx_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return io_error("cannot open '", path, "'");
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  auto model = import_onnx_buffer(bytes.data(), bytes.size(), dir.empty() ? "." : dir);
-  if (!model) return model.status().with_context(path + ": ");
-  model->info.source_path = path;
+  ISKRA_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
+  return import_onnx_file(*file);
+}
+
+Result<Model> import_onnx_file(const MappedFile& file) {
+  std::string dir = std::filesystem::path(file.path()).parent_path().string();
+  auto model = import_onnx_buffer(file.data(), file.size(), dir.empty() ? "." : dir);
+  if (!model) return model.status().with_context(file.path() + ": ");
+  model->info.source_path = file.path();
   return model;
 }
 

@@ -125,7 +125,8 @@ void unpack_sub_byte(const uint8_t* packed, Tensor& out) {
 
 }  // namespace
 
-Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what) {
+Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what,
+                                std::optional<std::span<const uint8_t>> detached_raw_data) {
   ISKRA_ASSIGN_OR_RETURN(DType dtype, dtype_from_onnx(proto.data_type(), what));
   if (proto.has_segment()) return unsupported(what, ": segmented tensors are not supported");
   Shape shape(proto.dims().begin(), proto.dims().end());
@@ -135,9 +136,12 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
   // Check the data size before allocating, so an absurd shape with little data
   // is rejected without reserving memory for it.
   const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
-  if (!external && proto.has_raw_data() && proto.raw_data().size() != bytes)
-    return invalid_model(what, ": raw data has ", proto.raw_data().size(), " bytes, shape ", shape_to_string(shape),
-                         " of ", dtype_name(dtype), " needs ", bytes);
+  std::optional<std::span<const uint8_t>> raw = detached_raw_data;
+  if (!raw && proto.has_raw_data())
+    raw = std::span(reinterpret_cast<const uint8_t*>(proto.raw_data().data()), proto.raw_data().size());
+  if (!external && raw && raw->size() != bytes)
+    return invalid_model(what, ": raw data has ", raw->size(), " bytes, shape ", shape_to_string(shape), " of ",
+                         dtype_name(dtype), " needs ", bytes);
   ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(dtype, shape));
   if (external) {
     std::string packed(elements_per_byte(dtype) > 1 ? bytes : 0, '\0');
@@ -146,10 +150,9 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
     if (!packed.empty()) unpack_sub_byte(reinterpret_cast<const uint8_t*>(packed.data()), out);
     return out;
   }
-  if (proto.has_raw_data()) {
-    const auto* raw = reinterpret_cast<const uint8_t*>(proto.raw_data().data());
-    if (elements_per_byte(dtype) > 1) unpack_sub_byte(raw, out);
-    else if (bytes) std::memcpy(out.raw_data(), raw, bytes);
+  if (raw) {
+    if (elements_per_byte(dtype) > 1) unpack_sub_byte(raw->data(), out);
+    else if (bytes) std::memcpy(out.raw_data(), raw->data(), bytes);
     return out;
   }
   // Typed fields: which one holds the data depends on the element type.
