@@ -5,6 +5,9 @@
 //   remove_identities      Identity, and Dropout whose mask is unused, become wires
 //   fold_conv_batch_norm   Conv → BatchNormalization (constant statistics) becomes
 //                          one Conv with scaled weights and a new bias
+//   fold_conv_affine       Conv → Mul(constant) / Add(constant) per channel or
+//                          tensor folds into the Conv's weights and bias
+//   recognize_hard_swish   x·Clip(x+3, 0, 6)/6 becomes one HardSwish
 //   fuse_conv_epilogues    Conv → [Add residual] → [activation] becomes one FusedConv
 //
 // Each pass only rewrites what it can prove safe from the graph: single
@@ -21,6 +24,8 @@ namespace iskra {
 struct PassStats {
   int identities_removed = 0;
   int batch_norms_folded = 0;
+  int affines_folded = 0;
+  int hard_swishes_recognized = 0;
   int activations_fused = 0;
   int residual_adds_fused = 0;
 
@@ -33,6 +38,8 @@ Result<PassStats> optimize_graph(Graph& graph);
 // The passes, for tests.
 int remove_identities(Graph& graph);
 int fold_conv_batch_norm(Graph& graph);
+int fold_conv_affine(Graph& graph);
+int recognize_hard_swish(Graph& graph);
 void fuse_conv_epilogues(Graph& graph, PassStats& stats);
 
 }  // namespace iskra

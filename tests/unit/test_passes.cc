@@ -175,5 +175,58 @@ TEST(Passes, ResidualComputedAfterTheConv) {
   EXPECT_EQ(stats.residual_adds_fused, 1);
 }
 
+// PaddleOCR's MobileOne block: Conv, a learned scale and shift, then
+// HardSwish written out as x·Clip(x+3, 0, 6)/6. All of it becomes one FusedConv.
+TEST(Passes, AffineFoldsAndWrittenOutHardSwishFuses) {
+  Builder b;
+  b.input("x");
+  b.constant("w", random_f32({3, 2, 3, 3}, 21));
+  b.constant("bias", random_f32({3}, 22));
+  b.node(OpKind::Conv, {"x", "w", "bias"}, {"c"}).attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  b.constant("scale", scalar_f32(1.7f));
+  b.node(OpKind::Mul, {"scale", "c"}, {"scaled"});
+  b.constant("shift", random_f32({3, 1, 1}, 23));
+  b.node(OpKind::Add, {"scaled", "shift"}, {"h"});
+  b.constant("three", scalar_f32(3.0f));
+  b.constant("zero", scalar_f32(0.0f));
+  b.constant("six", scalar_f32(6.0f));
+  b.node(OpKind::Add, {"h", "three"}, {"h3"});
+  b.node(OpKind::Clip, {"h3", "zero", "six"}, {"clipped"});
+  b.node(OpKind::Mul, {"h", "clipped"}, {"prod"});
+  b.node(OpKind::Div, {"prod", "six"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({1, 2, 6, 7}, 24, -4.0f, 4.0f)};
+  PassStats stats;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-5f);
+  EXPECT_EQ(stats.affines_folded, 2);
+  EXPECT_EQ(stats.hard_swishes_recognized, 1);
+  EXPECT_EQ(stats.activations_fused, 1);
+}
+
+// A constant that varies along a spatial axis is not a per-channel affine,
+// and a Clip with other bounds is not HardSwish.
+TEST(Passes, LookalikesStayUnchanged) {
+  Builder b;
+  b.input("x");
+  b.constant("w", random_f32({3, 3, 1, 1}, 31));
+  b.node(OpKind::Conv, {"x", "w"}, {"c"});
+  b.constant("row_scale", random_f32({5, 1}, 32));  // broadcasts along H
+  b.node(OpKind::Mul, {"c", "row_scale"}, {"h"});
+  b.constant("three", scalar_f32(3.0f));
+  b.constant("zero", scalar_f32(0.0f));
+  b.constant("five", scalar_f32(5.0f));
+  b.constant("six", scalar_f32(6.0f));
+  b.node(OpKind::Add, {"h", "three"}, {"h3"});
+  b.node(OpKind::Clip, {"h3", "zero", "five"}, {"clipped"});
+  b.node(OpKind::Mul, {"h", "clipped"}, {"prod"});
+  b.node(OpKind::Div, {"prod", "six"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({1, 3, 5, 4}, 33, -4.0f, 4.0f)};
+  PassStats stats;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-5f);
+  EXPECT_EQ(stats.affines_folded, 0);
+  EXPECT_EQ(stats.hard_swishes_recognized, 0);
+}
+
 }  // namespace
 }  // namespace iskra
