@@ -263,7 +263,7 @@ size_t GraphExecutor::dynamic_node_count() const {
   return static_cast<size_t>(std::count(plan_.modes.begin(), plan_.modes.end(), NodeMode::kDynamic));
 }
 
-Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
+Status GraphExecutor::plan(std::span<const Tensor> inputs) {
   const std::vector<int>& bound = bound_;
   if (inputs.size() != bound.size())
     return internal_error("graph '", graph_.name, "' expects ", bound.size(), " bound inputs, got ", inputs.size());
@@ -274,7 +274,14 @@ Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& o
     replan = inputs[i].dtype() != plan_.input_dtypes[k] || inputs[i].shape() != plan_.input_shapes[k];
     ++k;
   }
-  if (replan) ISKRA_RETURN_IF_ERROR(make_plan(inputs));
+  return replan ? make_plan(inputs) : Status::ok();
+}
+
+Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
+  const std::vector<int>& bound = bound_;
+  if (inputs.size() != bound.size())
+    return internal_error("graph '", graph_.name, "' expects ", bound.size(), " bound inputs, got ", inputs.size());
+  ISKRA_RETURN_IF_ERROR(plan(inputs));
 
   for (size_t i = 0; i < bound.size(); ++i)
     if (bound[i] != kNoValue) run_slots_[static_cast<size_t>(bound[i])] = inputs[i];

@@ -42,6 +42,10 @@ class GraphExecutor {
   // graph.captures order; entries for kNoValue captures are ignored).
   // On success `outputs` holds views that stay valid until the next run.
   Status run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs);
+  // Plans for inputs of these dtypes and shapes (their data is not read), so
+  // that the first run with them does not: shape inference, folding, weight
+  // packing, arena. A later run with other shapes plans again.
+  Status plan(std::span<const Tensor> inputs);
 
   const Graph& graph() const { return graph_; }
   size_t arena_bytes() const { return plan_.arena_bytes; }

@@ -34,7 +34,25 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   if (options.threads > 1) session->pool_ = std::make_unique<ThreadPool>(options.threads);
   const OpTable& ops = options.reference_kernels ? reference_op_table() : default_op_table();
   ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, ops, session->pool_.get()));
+  ISKRA_RETURN_IF_ERROR(session->plan_for_declared_shapes());
   return session;
+}
+
+// When every input's dtype and shape are fixed by the model, plan now: the
+// weights are packed while loading, and the first run is as fast as the rest.
+Status Session::plan_for_declared_shapes() {
+  std::vector<Tensor> shapes;
+  for (const IoInfo& info : inputs_) {
+    if (info.dtype == DType::kUndefined || !info.has_shape) return Status::ok();
+    Shape shape;
+    for (const Dim& d : info.shape) {
+      if (!d.is_known()) return Status::ok();
+      shape.push_back(d.size);
+    }
+    ISKRA_RETURN_IF_ERROR(validate_shape(info.dtype, shape, "input '" + info.name + "'"));
+    shapes.push_back(Tensor::view(info.dtype, std::move(shape), nullptr));
+  }
+  return executor_->plan(shapes);
 }
 
 Status Session::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {

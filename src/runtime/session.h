@@ -58,6 +58,7 @@ class Session {
 
  private:
   Session() = default;
+  Status plan_for_declared_shapes();
 
   Model model_;
   SessionOptions options_;

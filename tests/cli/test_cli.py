@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 ISKRA = ""
 DATA = ""
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def relu_dir():
@@ -28,7 +29,9 @@ def run(*args, cwd=None):
     return subprocess.run([ISKRA, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
-class CliTest(unittest.TestCase):
+class CliTestCase(unittest.TestCase):
+    """A temporary folder and the checks every command's tests share."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="iskra_cli_test_")
         self.dir = self.tmp.name
@@ -60,6 +63,8 @@ class CliTest(unittest.TestCase):
         for needle in needles:
             self.assertIn(needle, errors[0], msg)
 
+
+class CliTest(CliTestCase):
     # ---- errors -------------------------------------------------------------
 
     def test_nonexistent_model(self):
@@ -156,6 +161,19 @@ class CliTest(unittest.TestCase):
         fields = line.split()
         self.assertAlmostEqual(float(fields[fields.index("max") + 1]), float(expected.max()), places=4)
         self.assertAlmostEqual(float(fields[fields.index("mean") + 1]), float(expected.mean()), places=4)
+
+    def test_run_reference_and_threads(self):
+        # The reference kernels and a thread pool give the same outputs as the default run.
+        outs = {}
+        for name, flags in {"default": [], "reference": ["--reference"], "threads": ["--threads", "2"],
+                            "no_optimize": ["--no-optimize"]}.items():
+            out = self.path(name)
+            r = run("run", self.model, "--input", f"x={self.input_pb}", "-o", out, *flags)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outs[name] = np.load(os.path.join(out, "y.npy"))
+        for name, y in outs.items():
+            np.testing.assert_array_equal(y, outs["default"], name)
+        self.assertIn("--reference", run("run", "--help").stdout)
 
     def test_random_inputs_are_deterministic(self):
         outs = []
@@ -280,6 +298,171 @@ class CliTest(unittest.TestCase):
         self.assertEqual(info["subgraphs"], 2)
         self.assertEqual(info["main_graph_nodes"], 1)
         self.assertEqual(ops.get("Neg"), 2, info)
+
+
+LATENCY_KEYS = ["min", "median", "p90", "p99", "mean", "max"]
+
+
+class BenchTest(CliTestCase):
+    """iskra bench, its FLOP counts, and bench/compare."""
+
+    def bench_json(self, *args):
+        r = run("bench", *args, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")  # no progress or notes: the inputs are given or fully shaped
+        return json.loads(r.stdout)  # stdout is one JSON object and nothing else
+
+    def test_json_keys_and_values(self):
+        j = self.bench_json(self.model, "--runs", "5", "--warmup", "1", "--input", f"x={self.input_pb}")
+        for key in ("model", "load_ms", "first_run_ms", "latency_ms", "peak_rss_mb", "arena_mb", "threads", "runs",
+                    "warmup", "nodes", "fast_nodes", "dynamic_nodes"):
+            self.assertIn(key, j)
+        self.assertEqual((j["model"], j["runs"], j["warmup"], j["threads"]), (self.model, 5, 1, 1))
+        self.assertEqual(j["inputs"], [{"name": "x", "dtype": "f32", "shape": [3, 4, 5]}])
+        lat = j["latency_ms"]
+        self.assertEqual(list(lat), LATENCY_KEYS)
+        self.assertGreater(lat["min"], 0)
+        self.assertTrue(lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"] <= lat["max"], lat)
+        self.assertTrue(lat["min"] <= lat["mean"] <= lat["max"], lat)
+        self.assertLess(lat["max"], 1000)  # one Relu of 60 values
+        self.assertGreater(j["load_ms"], 0)
+        self.assertGreater(j["first_run_ms"], 0)
+        self.assertTrue(1 < j["peak_rss_mb"] < 10000, j["peak_rss_mb"])
+        self.assertTrue(0 <= j["arena_mb"] < 1, j["arena_mb"])
+        self.assertEqual((j["nodes"], j["dynamic_nodes"]), (1, 0))
+        self.assertIn(j["fast_nodes"], (0, 1))
+        self.assertNotIn("profile", j)
+
+        j = self.bench_json(self.model, "--runs", "1", "--warmup", "0", "--threads", "2", "--reference")
+        self.assertEqual((j["runs"], j["warmup"], j["threads"], j["reference"]), (1, 0, 2, True))
+        self.assertEqual(j["fast_nodes"], 0)
+        lat = j["latency_ms"]
+        self.assertEqual(len({lat[k] for k in LATENCY_KEYS}), 1, lat)  # one run: every statistic is that run
+
+    def test_text_output(self):
+        r = run("bench", self.model, "--runs", "3", "--warmup", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        for needle in ("model:", "load:", "first run:", "3 runs after 0 warmup", "median", "p99", "peak RSS:",
+                       "arena:", "nodes:      1 ("):
+            self.assertIn(needle, r.stdout)
+        self.assertNotIn("profile", r.stdout)
+
+    def make_flops_model(self):
+        """Conv (grouped, strided, padded) -> ConvTranspose -> MatMul -> Relu, and a Gemm with transA
+        on a second input. Returns the path and the FLOPs (2 per multiply-add) of each node by name."""
+        rng = np.random.default_rng(0)
+        def weight(name, *shape):
+            return numpy_helper.from_array(rng.uniform(-1, 1, shape).astype(np.float32), name)
+        nodes = [
+            helper.make_node("Conv", ["x", "w_conv"], ["c"], name="conv", group=2, strides=[2, 2], pads=[1, 1, 1, 1]),
+            helper.make_node("ConvTranspose", ["c", "w_convt"], ["t"], name="convt", strides=[2, 2]),
+            helper.make_node("MatMul", ["t", "b_matmul"], ["m"], name="matmul"),
+            helper.make_node("Relu", ["m"], ["y"], name="relu"),
+            helper.make_node("Gemm", ["a", "b_gemm"], ["g"], name="gemm", transA=1),
+        ]
+        inits = [weight("w_conv", 6, 2, 3, 3), weight("w_convt", 6, 3, 2, 2), weight("b_matmul", 12, 7),
+                 weight("b_gemm", 5, 8)]
+        graph = helper.make_graph(
+            nodes, "flops",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 9, 11]),
+             helper.make_tensor_value_info("a", TensorProto.FLOAT, [5, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("g", TensorProto.FLOAT, None)],
+            initializer=inits)
+        p = self.path("flops.onnx")
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), p)
+        # Conv: out = (in + 2*pad - k) // stride + 1 -> c [1,6,5,6]; each output sums (4/2)*3*3 products.
+        # ConvTranspose: each of the 1*6*5*6 inputs meets 3*2*2 weights -> t [1,3,10,12].
+        # MatMul: m [1,3,10,7], dot products of length 12. Gemm: A^T [4,5] x [5,8] -> [4,8].
+        flops = {"conv": 2 * (1 * 6 * 5 * 6) * (2 * 3 * 3), "convt": 2 * (1 * 6 * 5 * 6) * (3 * 2 * 2),
+                 "matmul": 2 * (1 * 3 * 10 * 7) * 12, "gemm": 2 * (4 * 8) * 5, "relu": None}
+        return p, flops
+
+    def test_profile_flops(self):
+        model, flops = self.make_flops_model()
+        j = self.bench_json(model, "--runs", "3", "--warmup", "1", "--profile", "--no-optimize")
+        nodes = {n["name"]: n for n in j["profile"]}
+        self.assertEqual(sorted(nodes), sorted(flops))
+        for name, expected in flops.items():
+            n = nodes[name]
+            self.assertEqual(n["flops"], expected, name)
+            self.assertEqual(n["calls"], 3, name)
+            self.assertIn(n["kernel"], ("fast", "reference"), name)
+            self.assertEqual(n["fast_kernel"], n["kernel"] == "fast", name)
+            self.assertGreaterEqual(n["ms_per_run"], 0, name)
+            if expected is None:
+                self.assertIsNone(n["gflop_per_s"], name)
+            elif n["ms_per_run"] > 0:
+                self.assertAlmostEqual(n["gflop_per_s"], expected / (n["ms_per_run"] * 1e6),
+                                       delta=1e-6 * n["gflop_per_s"])
+        self.assertEqual(nodes["conv"]["output"], "f32[1,6,5,6]")
+        self.assertEqual(nodes["matmul"]["output"], "f32[1,3,10,7]")
+        self.assertAlmostEqual(sum(n["percent"] for n in j["profile"]), 100, places=6)
+        times = [n["ms_per_run"] for n in j["profile"]]
+        self.assertEqual(times, sorted(times, reverse=True))  # slowest first
+        ops = {o["op"]: o for o in j["profile_ops"]}
+        self.assertEqual(sorted(ops), ["Conv", "ConvTranspose", "Gemm", "MatMul", "Relu"])
+        self.assertEqual(ops["Conv"]["nodes"], 1)
+        self.assertAlmostEqual(ops["MatMul"]["ms_per_run"], nodes["matmul"]["ms_per_run"])
+
+        # Every node reference: none counted fast.
+        j = self.bench_json(model, "--runs", "1", "--profile", "--reference")
+        self.assertEqual({n["kernel"] for n in j["profile"]}, {"reference"})
+
+        r = run("bench", model, "--runs", "2", "--profile")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for needle in ("profile: 2 runs", "GFLOP/s", "top 5 of the 5 nodes", "convt", "ConvTranspose", "f32[4,8]"):
+            self.assertIn(needle, r.stdout)
+
+    def test_errors(self):
+        missing = self.path("missing.onnx")
+        self.assert_error(run("bench", missing), 1, "missing.onnx")
+        self.assert_error(run("bench", missing, "--json"), 1, "missing.onnx")
+        for flags, needle in ((["--runs", "0"], "--runs"), (["--runs", "-3"], "--runs"), (["--runs", "x"], "--runs"),
+                              (["--warmup", "-1"], "--warmup"), (["--threads", "0"], "--threads"),
+                              (["--threads", "many"], "--threads"), (["--threads", "-2"], "--threads"),
+                              (["--input", "x"], "NAME=FILE"), (["--bogus"], "--bogus")):
+            self.assert_error(run("bench", self.model, *flags), 2, needle)
+        self.assert_error(run("bench"), 2, "MODEL")
+        self.assert_error(run("bench", self.model, "--input", f"nope={self.input_pb}"), 1, "'nope'")
+        r = run("bench", "--help")
+        self.assertEqual(r.returncode, 0)
+        for flag in ("--runs", "--warmup", "--threads", "--profile", "--json", "--reference", "--no-optimize"):
+            self.assertIn(flag, r.stdout)
+
+    def test_compare(self):
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        import models as zoo
+        model = zoo.get("squeezenet1_1_opset17")
+        if not model.present:
+            self.skipTest(f"{model.path} not installed (run scripts/setup)")
+        out = self.path("compare.json")
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare"), "--models", model.name,
+                            "--threads", "1", "--rounds", "1", "--runs", "2", "--warmup", "0", "--iskra", ISKRA,
+                            "--json-out", out, "--work-dir", self.path("work")],
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            report = json.load(f)
+        self.assertRegex(report["git"]["commit"], "^[0-9a-f]{40}$")
+        self.assertEqual(report["settings"]["runs"], 2)
+        [result] = report["results"]
+        self.assertEqual((result["model"], result["threads"]), (model.name, 1))
+        iskra, ort = result["iskra"], result["ort"]
+        for side in (iskra, ort):
+            self.assertNotIn("error", side)
+            self.assertEqual(len(side["round_medians_ms"]), 1)
+            self.assertEqual(side["median_ms"], side["round_medians_ms"][0])
+            self.assertTrue(0 < side["min_ms"] <= side["median_ms"], side)
+            self.assertGreater(side["load_ms"], 0)
+            self.assertGreater(side["peak_rss_mb"], 1)
+        self.assertEqual(iskra["nodes"] > 0, True)
+        self.assertAlmostEqual(result["ratio"], iskra["median_ms"] / ort["median_ms"])
+        self.assertAlmostEqual(report["geomean_ratio"]["1"], result["ratio"])
+        self.assertAlmostEqual(report["geomean_ratio"]["all"], result["ratio"])
+        self.assertIn(f"| {model.name} | 1 |", r.stdout)
+        self.assertTrue(os.path.isfile(os.path.join(self.path("work"), model.name, "input.npy")))
 
 
 def main():

@@ -290,12 +290,9 @@ TEST(Planning, DeclaredTypeMismatchIsAnError) {
   m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
   auto model = load(m);
   ASSERT_TRUE(model.is_ok()) << model.status().message();
+  // The input shape is fixed, so the session plans (and finds it) at load.
   auto session = Session::create(std::move(model).value());
-  ASSERT_TRUE(session.is_ok()) << session.status().message();
-  auto x = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
-  std::vector<Tensor> out;
-  expect_error((*session)->run({&x.value(), 1}, out), StatusCode::kInvalidModel,
-               "output 'y' is declared i64 but the op produces f32");
+  expect_error(session.status(), StatusCode::kInvalidModel, "output 'y' is declared i64 but the op produces f32");
 }
 
 TEST(Planning, ShapeChainsOnGraphInputsResolveAtPlanTime) {

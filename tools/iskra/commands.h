@@ -22,12 +22,16 @@ using Action = std::function<int()>;
 // action in `action`.
 void add_run_command(CLI::App& app, Action& action);
 void add_inspect_command(CLI::App& app, Action& action);
+void add_bench_command(CLI::App& app, Action& action);
 
 // Print "iskra: error: <message>" (one line) on stderr; return the exit code.
 int report_error(const std::string& message, int exit_code = kExitRuntimeError);
 int report_error(const Status& status);
 // Print "iskra: note: <message>" on stderr.
 void print_note(const std::string& message);
+
+// `v` with `digits` digits after the point ("%.*f").
+std::string format_fixed(double v, int digits);
 
 // Milliseconds elapsed since `start`, a steady_clock time point in ns.
 double elapsed_ms(long long start_ns);

@@ -4,6 +4,7 @@
 // for usage errors (the command line does not parse) and 1 for everything
 // else (unreadable files, invalid models, failed runs).
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <iostream>
 #include <new>
@@ -30,6 +31,12 @@ int report_error(const Status& status) { return report_error(status.message(), k
 
 void print_note(const std::string& message) { std::cerr << "iskra: note: " << one_line(message) << std::endl; }
 
+std::string format_fixed(double v, int digits) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, v);
+  return buffer;
+}
+
 long long now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -46,6 +53,7 @@ int main(int argc, char** argv) {
   Action action;
   add_run_command(app, action);
   add_inspect_command(app, action);
+  add_bench_command(app, action);
 
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = false;

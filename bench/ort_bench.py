@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""ONNX Runtime's counterpart of `iskra bench --json`: the same measurements, the same JSON keys.
+
+usage: .venv/bin/python bench/ort_bench.py MODEL [--threads N] [--runs R] [--warmup W]
+                                           [--input NAME=FILE]...
+
+load_ms is the session creation, file read included, with every graph optimization on
+(ORT_ENABLE_ALL); intra_op_num_threads=N, inter_op_num_threads=1, CPU provider. The first
+run is timed on its own, then W warmup runs, then R timed runs. peak_rss_mb is the
+process's peak (getrusage), which includes Python, numpy and onnxruntime themselves:
+base_rss_mb is that peak just before the session was created. Keys that only mean
+something for Iskra (arena_mb, nodes, fast_nodes, dynamic_nodes) are null.
+
+Inputs not given get seeded uniform random values in [-1, 1] (integers: 0..9), with
+symbolic dims set to 1, like `iskra bench` (not the same values).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+ORT_DTYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def latency_stats(ms: list) -> dict:
+    a = np.asarray(ms, dtype=np.float64)
+    return {"min": float(a.min()), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "max": float(a.max())}
+
+
+def parse_inputs(specs: list) -> dict:
+    given = {}
+    for spec in specs:
+        name, eq, path = spec.partition("=")
+        if not name or not eq or not path:
+            sys.exit(f"ort_bench: error: --input '{spec}' is not NAME=FILE")
+        if name in given:
+            sys.exit(f"ort_bench: error: --input '{name}' is given twice")
+        given[name] = np.load(path)
+    return given
+
+
+def random_input(info, seed: int):
+    dtype = ORT_DTYPES.get(info.type)
+    if dtype is None:
+        sys.exit(f"ort_bench: error: input '{info.name}' has type {info.type}; give it with --input")
+    shape = [d if isinstance(d, int) and d >= 0 else 1 for d in info.shape]
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.floating):
+        return rng.uniform(-1, 1, shape).astype(dtype)
+    return rng.integers(0, 10 if dtype != np.bool_ else 2, shape).astype(dtype)
+
+
+def time_runs(session, feed: dict, count: int) -> list:
+    ms = []
+    for _ in range(count):
+        start = time.perf_counter()
+        session.run(None, feed)
+        ms.append((time.perf_counter() - start) * 1e3)
+    return ms
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE")
+    args = ap.parse_args(argv)
+    if args.threads < 1 or args.runs < 1 or args.warmup < 0:
+        ap.error("--threads and --runs must be >= 1, --warmup >= 0")
+    given = parse_inputs(args.input)
+
+    import onnxruntime as ort  # imported before timing: the import is not part of loading
+
+    base_rss = peak_rss_mib()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    start = time.perf_counter()
+    session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
+    load_ms = (time.perf_counter() - start) * 1e3
+
+    infos = session.get_inputs()
+    unknown = set(given) - {i.name for i in infos}
+    if unknown:
+        sys.exit(f"ort_bench: error: the model has no input named {sorted(unknown)}")
+    feed = {i.name: given[i.name] if i.name in given else random_input(i, k) for k, i in enumerate(infos)}
+
+    first_run_ms = time_runs(session, feed, 1)[0]
+    time_runs(session, feed, args.warmup)
+    ms = time_runs(session, feed, args.runs)
+    result = {
+        "model": args.model,
+        "runtime": "onnxruntime " + ort.__version__,
+        "inputs": [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in feed.items()],
+        "threads": args.threads,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "load_ms": load_ms,
+        "first_run_ms": first_run_ms,
+        "latency_ms": latency_stats(ms),
+        "peak_rss_mb": peak_rss_mib(),
+        "base_rss_mb": base_rss,
+        "arena_mb": None,
+        "nodes": None,
+        "fast_nodes": None,
+        "dynamic_nodes": None,
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
