@@ -57,7 +57,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 16, 16, 12, 12, 3, 3, 1, 1, 1, 16, true},   // depthwise 3x3
         ConvCase{1, 24, 24, 15, 15, 5, 5, 2, 2, 1, 24, false},  // depthwise 5x5 stride 2
         ConvCase{1, 2, 3, 1, 1, 1, 1, 1, 0, 1, 1, true},        // 1x1 image
-        ConvCase{1, 64, 33, 8, 8, 3, 3, 1, 1, 1, 1, true}));    // K = 576
+        ConvCase{1, 64, 33, 8, 8, 3, 3, 1, 1, 1, 1, true},      // K = 576
+        ConvCase{1, 64, 16, 64, 64, 3, 3, 1, 1, 1, 1, true},    // im2col in 7 blocks (threads take blocks)
+        ConvCase{1, 64, 8, 81, 67, 3, 3, 2, 1, 1, 1, false}));  // 3 blocks ending mid-row, stride 2
 
 TEST(Conv, AsymmetricPadsAndSameUpper) {
   OpTest t = make_conv(ConvCase{1, 3, 5, 10, 9, 3, 3, 2, 0, 1, 1, true}, 3);

@@ -56,39 +56,53 @@ struct Conv2dGeometry {
   }
 };
 
-// Rows of col for channels [c_begin, c_end) of one group's input planes:
-// row (c, ky, kx), column (oy, ox) = x[c, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw] or 0.
-void im2col(const Conv2dGeometry& g, const float* x, int64_t c_begin, int64_t c_end, float* col) {
-  const int64_t plane = g.out_plane();
-  for (int64_t c = c_begin; c < c_end; ++c) {
+// Columns [p_begin, p_end) of col (output positions, row-major over the
+// output plane) for all kernel taps of channels [0, channels):
+//   col[(c, ky, kx), p - p_begin] = x[c, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw] or 0
+// where p = oy * out_w + ox; `col` rows are p_end - p_begin long.
+void im2col(const Conv2dGeometry& g, const float* x, int64_t channels, int64_t p_begin, int64_t p_end, float* col) {
+  const int64_t ld = p_end - p_begin;
+  for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * g.in_h * g.in_w;
     for (int64_t ky = 0; ky < g.k_h; ++ky) {
       for (int64_t kx = 0; kx < g.k_w; ++kx) {
-        float* row = col + ((c * g.k_h + ky) * g.k_w + kx) * plane;
-        for (int64_t oy = 0; oy < g.out_h; ++oy) {
+        float* row = col + ((c * g.k_h + ky) * g.k_w + kx) * ld - p_begin;
+        const int64_t x0 = kx * g.dil_w - g.pad_l;  // input column of ox = 0
+        // Output columns whose input column lies inside [0, in_w).
+        const int64_t valid_end = x0 >= g.in_w ? 0 : std::min(g.out_w, (g.in_w - 1 - x0) / g.stride_w + 1);
+        const int64_t valid_begin = std::min(x0 >= 0 ? 0 : (-x0 + g.stride_w - 1) / g.stride_w, valid_end);
+        for (int64_t p = p_begin; p < p_end;) {
+          const int64_t oy = p / g.out_w, ox_begin = p % g.out_w;
+          const int64_t ox_end = std::min(g.out_w, ox_begin + (p_end - p));
           float* out = row + oy * g.out_w;
           const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
           if (iy < 0 || iy >= g.in_h) {
-            std::fill(out, out + g.out_w, 0.0f);
-            continue;
-          }
-          const float* in_row = xc + iy * g.in_w;
-          const int64_t x0 = kx * g.dil_w - g.pad_l;  // input column of ox = 0
-          // Output columns whose input column lies inside [0, in_w).
-          int64_t first = x0 >= 0 ? 0 : (-x0 + g.stride_w - 1) / g.stride_w;
-          int64_t last = x0 >= g.in_w ? 0 : std::min(g.out_w, (g.in_w - 1 - x0) / g.stride_w + 1);
-          first = std::min(first, last);
-          std::fill(out, out + first, 0.0f);
-          if (g.stride_w == 1) {
-            std::memcpy(out + first, in_row + x0 + first, static_cast<size_t>(last - first) * sizeof(float));
+            std::fill(out + ox_begin, out + ox_end, 0.0f);
           } else {
-            for (int64_t ox = first; ox < last; ++ox) out[ox] = in_row[x0 + ox * g.stride_w];
+            const float* in_row = xc + iy * g.in_w + x0;
+            const int64_t first = std::clamp(valid_begin, ox_begin, ox_end);
+            const int64_t last = std::clamp(valid_end, first, ox_end);
+            std::fill(out + ox_begin, out + first, 0.0f);
+            if (g.stride_w == 1) {
+              std::memcpy(out + first, in_row + first, static_cast<size_t>(last - first) * sizeof(float));
+            } else {
+              for (int64_t ox = first; ox < last; ++ox) out[ox] = in_row[ox * g.stride_w];
+            }
+            std::fill(out + last, out + ox_end, 0.0f);
           }
-          std::fill(out + last, out + g.out_w, 0.0f);
+          p += ox_end - ox_begin;
         }
       }
     }
   }
+}
+
+// Output positions per im2col block: the block's columns (K × block floats)
+// stay in L2 between im2col writing them and the GEMM reading them.
+int64_t im2col_block_columns(int64_t k, int64_t n) {
+  constexpr int64_t kBlockFloats = 384 * 1024;
+  const int64_t columns = std::max<int64_t>(64, kBlockFloats / std::max<int64_t>(k, 1) / 64 * 64);
+  return std::min(columns, n);
 }
 
 class Conv2dKernel final : public PreparedKernel {
@@ -121,30 +135,40 @@ class Conv2dKernel final : public PreparedKernel {
     const int64_t m = g_.out_c_per_group(), k = g_.gemm_k(), n = g_.out_plane();
     const int64_t cg = g_.in_c_per_group();
     const int64_t in_plane = g_.in_h * g_.in_w;
-    float* col = g_.is_pointwise() ? nullptr : im2col_scratch(static_cast<size_t>(k * n));
     for (int64_t b = 0; b < g_.batch; ++b) {
       for (int64_t grp = 0; grp < g_.group; ++grp) {
         const float* xg = x + (b * g_.in_c + grp * cg) * in_plane;
         const int64_t out_offset = (b * g_.out_c + grp * m) * n;
-        MatrixView rhs{xg, n, 1};
-        if (col) {
-          if (ctx.pool && ctx.pool->threads() > 1 && cg > 1) {
-            const int64_t parts = ctx.pool->threads();
-            ctx.pool->parallel_for(parts, [&](int64_t part) {
-              Range r = split_range(cg, parts, part);
-              im2col(g_, xg, r.begin, r.end, col);
-            });
-          } else {
-            im2col(g_, xg, 0, cg, col);
-          }
-          rhs = MatrixView{col, n, 1};
-        }
         GemmEpilogue e;
         e.row_bias = bias ? bias + grp * m : nullptr;
         e.residual = sum ? sum + out_offset : nullptr;
         e.residual_ld = n;
         e.activation = act_;
-        gemm(m, n, k, packed_[static_cast<size_t>(grp)], rhs, y + out_offset, n, e, ctx.pool);
+        const PackedMatrix& w = packed_[static_cast<size_t>(grp)];
+        if (g_.is_pointwise()) {
+          gemm(m, n, k, w, MatrixView{xg, n, 1}, y + out_offset, n, e, ctx.pool);
+          continue;
+        }
+        // im2col and GEMM block by block of output positions. With enough
+        // blocks each thread takes whole blocks (its own scratch, one-thread
+        // GEMM); otherwise the blocks run in turn with a threaded GEMM.
+        const int64_t block = im2col_block_columns(k, n), blocks = (n + block - 1) / block;
+        const int threads = ctx.pool ? ctx.pool->threads() : 1;
+        const bool split_blocks = threads > 1 && blocks >= 2 * threads;
+        auto run_block = [&](int64_t index) {
+          const int64_t p0 = index * block, p1 = std::min(n, p0 + block);
+          float* col = im2col_scratch(static_cast<size_t>(k * (p1 - p0)));
+          im2col(g_, xg, cg, p0, p1, col);
+          GemmEpilogue eb = e;
+          if (eb.residual) eb.residual += p0;
+          gemm(m, p1 - p0, k, w, MatrixView{col, p1 - p0, 1}, y + out_offset + p0, n, eb,
+               split_blocks ? nullptr : ctx.pool);
+        };
+        if (split_blocks) {
+          ctx.pool->parallel_for(blocks, run_block);
+        } else {
+          for (int64_t i = 0; i < blocks; ++i) run_block(i);
+        }
       }
     }
     return Status::ok();
