@@ -1,10 +1,16 @@
 // MatMul and Gemm fast kernels against the reference.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "op_test_util.h"
 
 namespace iskra::testing {
 namespace {
+
+// fp32 sums of k products of values in [-1, 1) differ from the double
+// reference by rounding that grows like sqrt(k) (blocked summation order).
+float product_tolerance(int64_t k) { return 4e-6f * std::sqrt(static_cast<float>(k)); }
 
 TEST(MatMul, ConstantWeightsAnyBatch) {
   const std::vector<std::pair<Shape, Shape>> cases = {
@@ -20,7 +26,7 @@ TEST(MatMul, ConstantWeightsAnyBatch) {
       OpTest t(OpKind::MatMul);
       t.input("a", random_tensor(a, 1));
       t.constant("b", random_tensor(b, 2));
-      t.expect_fast_matches_reference(1e-5f, threads);
+      t.expect_fast_matches_reference(product_tolerance(a.back()), threads);
     }
   }
 }
