@@ -1,41 +1,98 @@
-// Placeholder until the packed SIMD GEMM lands: scalar products through the reference.
+// Public GEMM entry points: describe the operands, dispatch once per call to
+// the per-target core in gemm-inl.h. Also the scalar reference.
+
+// SVE vectors have a run-time length; the core needs compile-time tile sizes,
+// so Arm uses NEON for GEMM.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#endif
+
 #include "kernels/cpu/gemm.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/cpu/gemm_internal.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/gemm-inl.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/cpu/gemm-inl.h"
 
 namespace iskra::cpu {
 
+HWY_EXPORT(RunGemm);
+HWY_EXPORT(GemmPanelWidth);
+HWY_EXPORT(GemmPackOperand);
+HWY_EXPORT(GemmTargetName);
+
+struct GemmAccess {
+  // Packs the K × D view (element (k, d) at data[k·stride_k + d·stride_d]).
+  static PackedMatrix pack(PackedMatrix::Side side, const float* data, ptrdiff_t stride_k, ptrdiff_t stride_d,
+                           int64_t k, int64_t d) {
+    PackedMatrix p;
+    p.side_ = side;
+    p.rows_ = side == PackedMatrix::Side::kLeft ? d : k;
+    p.cols_ = side == PackedMatrix::Side::kLeft ? k : d;
+    p.panel_width_ = HWY_DYNAMIC_DISPATCH(GemmPanelWidth)();
+    const int64_t panels = (d + p.panel_width_ - 1) / p.panel_width_;
+    p.data_.resize(static_cast<size_t>(panels * p.panel_width_ * k));
+    HWY_DYNAMIC_DISPATCH(GemmPackOperand)(data, stride_k, stride_d, k, d, p.data_.data());
+    return p;
+  }
+};
+
 PackedMatrix PackedMatrix::pack_left(MatrixView a, int64_t m, int64_t k) {
-  PackedMatrix p;
-  p.side_ = Side::kLeft;
-  p.rows_ = m;
-  p.cols_ = k;
-  p.data_.resize(static_cast<size_t>(m * k));
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t c = 0; c < k; ++c) p.data_[static_cast<size_t>(r * k + c)] = a.at(r, c);
-  return p;
+  return GemmAccess::pack(Side::kLeft, a.data, a.col_stride, a.row_stride, k, m);
 }
 
 PackedMatrix PackedMatrix::pack_right(MatrixView b, int64_t k, int64_t n) {
-  PackedMatrix p;
-  p.side_ = Side::kRight;
-  p.rows_ = k;
-  p.cols_ = n;
-  p.data_.resize(static_cast<size_t>(k * n));
-  for (int64_t r = 0; r < k; ++r)
-    for (int64_t c = 0; c < n; ++c) p.data_[static_cast<size_t>(r * n + c)] = b.at(r, c);
-  return p;
+  return GemmAccess::pack(Side::kRight, b.data, b.row_stride, b.col_stride, k, n);
 }
 
+namespace {
+
+GemmOperand left_view(MatrixView a) { return {a.data, a.col_stride, a.row_stride, false}; }
+GemmOperand right_view(MatrixView b) { return {b.data, b.row_stride, b.col_stride, false}; }
+
+GemmOperand packed_operand(const PackedMatrix& p, PackedMatrix::Side side, int64_t d, int64_t k) {
+  const bool rows_match = side == PackedMatrix::Side::kLeft ? (p.rows() == d && p.cols() == k)
+                                                            : (p.rows() == k && p.cols() == d);
+  if (p.side() != side || !rows_match || p.panel_width() != HWY_DYNAMIC_DISPATCH(GemmPanelWidth)()) {
+    std::fprintf(stderr, "iskra gemm: packed operand does not match the call (side, shape or SIMD target)\n");
+    std::abort();
+  }
+  return {p.data(), 0, 0, true};
+}
+
+void run(int64_t m, int64_t n, int64_t k, GemmOperand a, GemmOperand b, float* c, ptrdiff_t ldc,
+         const GemmEpilogue& epilogue, ThreadPool* pool) {
+  GemmCall call;
+  call.m = m;
+  call.n = n;
+  call.k = k;
+  call.a = a;
+  call.b = b;
+  call.c = c;
+  call.ldc = ldc;
+  call.epilogue = &epilogue;
+  HWY_DYNAMIC_DISPATCH(RunGemm)(call, pool);
+}
+
+}  // namespace
+
 void gemm(int64_t m, int64_t n, int64_t k, const PackedMatrix& a, MatrixView b, float* c, ptrdiff_t ldc,
-          const GemmEpilogue& epilogue, ThreadPool*) {
-  gemm_reference(m, n, k, MatrixView{a.data(), k, 1}, b, c, ldc, epilogue);
+          const GemmEpilogue& epilogue, ThreadPool* pool) {
+  run(m, n, k, packed_operand(a, PackedMatrix::Side::kLeft, m, k), right_view(b), c, ldc, epilogue, pool);
 }
 void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, const PackedMatrix& b, float* c, ptrdiff_t ldc,
-          const GemmEpilogue& epilogue, ThreadPool*) {
-  gemm_reference(m, n, k, a, MatrixView{b.data(), n, 1}, c, ldc, epilogue);
+          const GemmEpilogue& epilogue, ThreadPool* pool) {
+  run(m, n, k, left_view(a), packed_operand(b, PackedMatrix::Side::kRight, n, k), c, ldc, epilogue, pool);
 }
 void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, ptrdiff_t ldc,
-          const GemmEpilogue& epilogue, ThreadPool*) {
-  gemm_reference(m, n, k, a, b, c, ldc, epilogue);
+          const GemmEpilogue& epilogue, ThreadPool* pool) {
+  run(m, n, k, left_view(a), right_view(b), c, ldc, epilogue, pool);
 }
 
 void gemm_reference(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, ptrdiff_t ldc,
@@ -54,6 +111,6 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b,
   }
 }
 
-const char* gemm_target_name() { return "scalar"; }
+const char* gemm_target_name() { return HWY_DYNAMIC_DISPATCH(GemmTargetName)(); }
 
 }  // namespace iskra::cpu

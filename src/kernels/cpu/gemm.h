@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "kernels/cpu/activation.h"
@@ -41,8 +42,27 @@ struct GemmEpilogue {
   bool accumulate = false;           // C += product (then bias etc.) instead of C = product
 };
 
+// Allocator for packed panels: 64-byte alignment, so that the micro-kernel's
+// aligned vector loads never straddle cache lines.
+template <typename T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  CacheAlignedAllocator() = default;
+  template <typename U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
+  friend bool operator==(const CacheAlignedAllocator&, const CacheAlignedAllocator&) { return true; }
+};
+
 // An operand packed once into the micro-kernel's panel layout. Which side it
 // was packed for is fixed at packing time.
+//
+// Layout: the non-K dimension (M for a left operand, N for a right one) is cut
+// into panels of panel_width() (zero padded); panel p holds, for k = 0..K-1,
+// its panel_width() elements contiguously. The width depends on the SIMD
+// target chosen at run time, so pack with the gemm of the same process.
 class PackedMatrix {
  public:
   enum class Side : uint8_t { kLeft, kRight };
@@ -55,13 +75,15 @@ class PackedMatrix {
   Side side() const { return side_; }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
+  int64_t panel_width() const { return panel_width_; }
   size_t byte_size() const { return data_.size() * sizeof(float); }
   const float* data() const { return data_.data(); }
 
  private:
   Side side_ = Side::kLeft;
   int64_t rows_ = 0, cols_ = 0;
-  std::vector<float> data_;  // padded panels (aligned by the allocator of gemm.cc if needed)
+  int64_t panel_width_ = 0;
+  std::vector<float, CacheAlignedAllocator<float>> data_;
   friend struct GemmAccess;
 };
 
