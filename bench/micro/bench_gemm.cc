@@ -16,16 +16,24 @@ namespace iskra::bench {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// `iterations` steps of 24 independent FMA chains (covers 2 FMA ports × 4+
-// cycles latency); returns the FLOPs done. Values stay normal and finite.
+// Independent FMA chains per step: enough to cover 2 FMA ports × 4-5 cycles
+// of latency, few enough to stay in registers (16 vector registers on x86
+// before AVX-512: 12 chains plus the two constants; 32 elsewhere).
+#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
+constexpr size_t kChains = 12;
+#else
+constexpr size_t kChains = 24;
+#endif
+
+// `iterations` steps of kChains independent FMA chains; returns the FLOPs
+// done. Values stay normal and finite.
 double FmaChains(int64_t iterations, float* sink) {
   const hn::ScalableTag<float> d;
-  constexpr size_t kChains = 24;
   hn::Vec<decltype(d)> acc[kChains];
   for (size_t i = 0; i < kChains; ++i) acc[i] = hn::Set(d, 1.0f + static_cast<float>(i));
   const auto mul = hn::Set(d, 0.9999999f), add = hn::Set(d, 1e-7f);
   for (int64_t it = 0; it < iterations; ++it) {
-    HWY_UNROLL(24)
+    HWY_UNROLL(kChains)
     for (size_t i = 0; i < kChains; ++i) acc[i] = hn::MulAdd(acc[i], mul, add);
   }
   for (size_t i = 1; i < kChains; ++i) acc[0] = hn::Add(acc[0], acc[i]);
@@ -164,6 +172,19 @@ void conv_shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+// The same convolutions in NHWC: C[H·W, Cout] = im2col[H·W, Cin·kh·kw] · W.
+void conv_shapes_nhwc(benchmark::internal::Benchmark* b) {
+  for (int64_t threads : {1, 2}) {
+    b->Args({3136, 64, 576, threads});
+    b->Args({3136, 256, 64, threads});
+    b->Args({784, 128, 1152, threads});
+    b->Args({196, 256, 2304, threads});
+    b->Args({196, 1024, 256, threads});
+    b->Args({49, 512, 4608, threads});
+    b->Args({49, 2048, 512, threads});
+  }
+}
+
 // Activations × packed weights: FC heads and transformer MatMuls.
 void right_packed_shapes(benchmark::internal::Benchmark* b) {
   for (int64_t threads : {1, 2}) {
@@ -187,6 +208,7 @@ BENCHMARK_TEMPLATE(BM_Gemm, kPackedLeft, true)
     ->Args({64, 3136, 576, 1})
     ->ArgNames({"m", "n", "k", "thr"})
     ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Gemm, kPackedRight)->Apply(conv_shapes_nhwc)->ArgNames({"m", "n", "k", "thr"})->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Gemm, kPackedRight)
     ->Apply(right_packed_shapes)
     ->ArgNames({"m", "n", "k", "thr"})

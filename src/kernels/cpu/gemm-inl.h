@@ -12,10 +12,10 @@
 //
 // Loops, outermost first (each thread-pool task runs them on its own lane
 // range × row range):
-//   lane block  (lane_block lanes: the lane operand's K block stays in L2)
-//   K block     (k_block: a row tile, kTileRows × k_block, stays in L1)
-//   row tile    (kTileRows)
-//   lane panel  (kPanelWidth) -> micro-kernel: kc FMA steps on a register tile
+//   K block     (k_block: a lane panel's K block, k_block × kPanelWidth, stays in L1)
+//   row block   (row_block rows: their K block stays in L2)
+//   lane panel  (kPanelWidth)
+//   row tile    (kTileRows) -> micro-kernel: kc FMA steps on a register tile
 // Lane panels are read in place when the lane operand was packed once
 // (pack_left / pack_right); views are packed per lane block and K block.
 // Every C element is summed in the same order whatever the thread count (the
@@ -45,7 +45,12 @@ namespace HWY_NAMESPACE {
 namespace {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int64_t kMaxKBlock = 384;              // row tile: kTileRows × 384 floats = 12 KiB of L1
+// A lane panel's K block (kc × kPanelWidth floats) stays in L1 while every
+// row tile of a row block uses it; a row block's K block stays in L2.
+constexpr int64_t kL1PanelBytes = 24 << 10;
+constexpr int64_t kMaxKBlock = std::max<int64_t>(128, kL1PanelBytes / (sizeof(float) * kPanelWidth));
+constexpr int64_t kRowBlockBytes = 192 << 10;
+constexpr int64_t kMaxRowBlock = 480;  // rows; a multiple of every kTileRows (4, 6, 8)
 constexpr int64_t kLaneBlockBytes = 1 << 20;     // lane operand's K block: half of a 2 MiB L2
 constexpr int64_t kMinFlopsPerThread = 1 << 21;  // smaller products run on one thread
 constexpr int64_t kTasksPerThread = 4;
@@ -78,6 +83,7 @@ struct Plan {
   int64_t k_block = 0;
   int64_t lane_block = 0, lane_blocks = 0;  // lane_block is a multiple of kPanelWidth
   int64_t row_chunk = 0, row_chunks = 0;    // row_chunk is a multiple of kTileRows
+  int64_t row_block = 0;                     // rows per L2 block of a task; a multiple of kTileRows
 };
 
 struct Strided {  // element (k, i) at data[i·stride_i + k·stride_k]
@@ -206,25 +212,23 @@ void TransposeC(bool to_c, float* c, ptrdiff_t ldc, int64_t m0, int64_t m1, int6
   }
 }
 
-// What the micro-kernel on panel `index` of a cold (packed once, so streamed
-// from memory) lane block prefetches: on the first row tile of the first K
-// block the next panel; afterwards each row tile a share of this panel's next
-// K block, which spreads the stream over all row tiles.
-Fetch FetchAhead(const LaneBlock& panels, int64_t index, int64_t last_panel, int64_t k0, int64_t kc, int64_t next_kc,
-                 int64_t tile_index, int64_t row_tiles) {
-  const float* panel = panels.base + index * panels.panel_step;
-  if (!panels.cold) return {};
-  if (k0 == 0 && tile_index == 0) {
-    if (index == last_panel) return {};
-    return {panel + panels.panel_step, static_cast<size_t>(kc * kPanelWidth / kFloatsPerLine)};
-  }
-  const int64_t next_lines = next_kc * kPanelWidth / kFloatsPerLine;
-  const int64_t share_begin = tile_index * next_lines / row_tiles;
-  const int64_t share_end = (tile_index + 1) * next_lines / row_tiles;
-  return {panel + kc * kPanelWidth + share_begin * kFloatsPerLine, static_cast<size_t>(share_end - share_begin)};
+// What the micro-kernel on row tile `tile_index` of panel `index` prefetches
+// when the lane panels were packed once (so are streamed from memory): a
+// share of the next panel, so that the row tiles of this panel together
+// fetch all of it.
+Fetch FetchAhead(const LaneBlock& panels, int64_t index, int64_t last_panel, int64_t kc, int64_t tile_index,
+                 int64_t row_tiles) {
+  if (!panels.cold || index == last_panel) return {};
+  const float* next = panels.base + (index + 1) * panels.panel_step;
+  const int64_t lines = kc * kPanelWidth / kFloatsPerLine;
+  const int64_t begin = tile_index * lines / row_tiles, end = (tile_index + 1) * lines / row_tiles;
+  return {next + begin * kFloatsPerLine, static_cast<size_t>(end - begin)};
 }
 
 // One task: C for lanes [lane_begin, lane_end) × rows [row_begin, row_end).
+// Per K block, the rows go in sub-blocks of p.row_block rows (their K block
+// stays in L2); per sub-block each lane panel (kc × kPanelWidth, in L1) is
+// multiplied by every row tile before the next panel.
 void RunTask(const Plan& p, int64_t task) {
   const int64_t lane_begin = task / p.row_chunks * p.lane_block;
   const int64_t lane_end = std::min(p.lanes, lane_begin + p.lane_block);
@@ -233,10 +237,9 @@ void RunTask(const Plan& p, int64_t task) {
   if (lane_begin >= lane_end || row_begin >= row_end) return;
   const GemmCall& call = *p.call;
   const GemmEpilogue& e = *call.epilogue;
-  const int64_t row_tiles = DivCeil(row_end - row_begin, kTileRows);
   const int64_t last_panel = (lane_end - lane_begin - 1) / kPanelWidth;
   float* lane_scratch = p.lane_op.packed ? nullptr : ThreadScratch<kLaneScratch>(p.k_block * p.lane_block);
-  float* row_scratch = ThreadScratch<kRowScratch>(p.k_block * kTileRows);
+  float* row_scratch = ThreadScratch<kRowScratch>(p.k_block * p.row_block);
 
   // Tiles go to C, or (swapped) to C's transpose in scratch, whose rows are
   // padded to whole panels.
@@ -251,40 +254,46 @@ void RunTask(const Plan& p, int64_t task) {
     }
   }
 
+  Strided row_tiles[kMaxRowBlock / kTileRows];
   for (int64_t k0 = 0;; k0 += p.k_block) {
     const int64_t kc = std::min(p.k_block, p.k - k0);
-    const int64_t next_kc = std::min(p.k_block, p.k - k0 - kc);
+    const bool last_k_block = k0 + kc == p.k;
     const bool load_c = k0 > 0 || e.accumulate;
     const LaneBlock panels = PackLaneBlock(p, lane_begin, lane_end, k0, kc, lane_scratch);
     // Normal roles, last K block: the kernels apply the epilogue to whole-vector tiles.
-    const bool finish = next_kc == 0 && p.has_epilogue_pass && !p.swapped;
+    const bool finish = last_k_block && p.has_epilogue_pass && !p.swapped;
     const int64_t fused_end = (lane_end - lane_begin) % kLanes ? lane_begin + last_panel * kPanelWidth : lane_end;
-    for (int64_t r0 = row_begin, tile_index = 0; r0 < row_end; r0 += kTileRows, ++tile_index) {
-      const int64_t rows = std::min<int64_t>(kTileRows, row_end - r0);
-      const Strided a = RowTile(p, r0, k0, kc, row_scratch);
+    for (int64_t b0 = row_begin; b0 < row_end; b0 += p.row_block) {
+      const int64_t b1 = std::min(row_end, b0 + p.row_block);
+      const int64_t tile_count = DivCeil(b1 - b0, kTileRows);
+      for (int64_t t = 0; t < tile_count; ++t)
+        row_tiles[t] = RowTile(p, b0 + t * kTileRows, k0, kc, row_scratch + t * kc * kTileRows);
       TileArgs args;
       args.kc = static_cast<size_t>(kc);
-      args.rows = a.data;
-      args.row_stride = a.stride_i;
-      args.k_stride = a.stride_k;
       args.c_stride = tiles_stride;
       args.load_c = load_c;
       for (int64_t index = 0; index <= last_panel; ++index) {
         const int64_t l0 = lane_begin + index * kPanelWidth;
         const int64_t lanes = std::min<int64_t>(kPanelWidth, lane_end - l0);
-        const TileEpilogue fused = finish ? FusedEpilogueAt(e, r0, l0) : TileEpilogue{};
         args.panel = panels.base + index * panels.panel_step;
-        args.fetch = FetchAhead(panels, index, last_panel, k0, kc, next_kc, tile_index, row_tiles);
-        args.c = tiles + (r0 - row_begin) * tiles_stride + (l0 - lane_begin);
-        args.epilogue = finish ? &fused : nullptr;
-        RunTile(rows, p.swapped ? RoundUp(lanes, kLanes) : lanes, args);
+        for (int64_t t = 0; t < tile_count; ++t) {
+          const int64_t r0 = b0 + t * kTileRows;
+          const TileEpilogue fused = finish ? FusedEpilogueAt(e, r0, l0) : TileEpilogue{};
+          args.rows = row_tiles[t].data;
+          args.row_stride = row_tiles[t].stride_i;
+          args.k_stride = row_tiles[t].stride_k;
+          args.fetch = FetchAhead(panels, index, last_panel, kc, t, tile_count);
+          args.c = tiles + (r0 - row_begin) * tiles_stride + (l0 - lane_begin);
+          args.epilogue = finish ? &fused : nullptr;
+          RunTile(std::min<int64_t>(kTileRows, b1 - r0), p.swapped ? RoundUp(lanes, kLanes) : lanes, args);
+        }
       }
       if (finish) {  // what the kernels could not apply: a ragged end, a complex activation
-        ApplyEpilogue(e, true, true, call.c, call.ldc, r0, r0 + rows, fused_end, lane_end);
-        ApplyEpilogue(e, false, !Fusable(e.activation.kind), call.c, call.ldc, r0, r0 + rows, lane_begin, fused_end);
+        ApplyEpilogue(e, true, true, call.c, call.ldc, b0, b1, fused_end, lane_end);
+        ApplyEpilogue(e, false, !Fusable(e.activation.kind), call.c, call.ldc, b0, b1, lane_begin, fused_end);
       }
     }
-    if (next_kc == 0) break;
+    if (last_k_block) break;
   }
   if (p.swapped) {
     TransposeC(true, call.c, call.ldc, lane_begin, lane_end, row_begin, row_end, tiles, tiles_stride);
@@ -329,6 +338,8 @@ Plan MakePlan(const GemmCall& call, int threads) {
   const int64_t row_tiles = DivCeil(p.rows, kTileRows);
   p.row_chunk = DivCeil(row_tiles, std::min(row_tiles, DivCeil(want_tasks, p.lane_blocks))) * kTileRows;
   p.row_chunks = DivCeil(p.rows, p.row_chunk);
+  const int64_t block_rows = kRowBlockBytes / (p.k_block * static_cast<int64_t>(sizeof(float)));
+  p.row_block = std::clamp<int64_t>(block_rows, kTileRows, kMaxRowBlock) / kTileRows * kTileRows;
   return p;
 }
 
