@@ -111,7 +111,8 @@ void register_quant_ops(OpTable& table);
 void register_rnn_ops(OpTable& table);
 void register_vision_ops(OpTable& table);
 void register_loss_ops(OpTable& table);
-void register_fused_ops(OpTable& table);  // internal ops made by graph passes
+void register_fused_ops(OpTable& table);          // internal ops made by graph passes
+void register_channels_last_ops(OpTable& table);  // internal NHWC ops of the layout pass
 
 // Fast CPU kernels (src/kernels/cpu/), added to a table that already holds
 // the reference entries.

@@ -9,6 +9,8 @@
 //                          tensor folds into the Conv's weights and bias
 //   recognize_hard_swish   x·Clip(x+3, 0, 6)/6 becomes one HardSwish
 //   fuse_conv_epilogues    Conv → [Add residual] → [activation] becomes one FusedConv
+//   choose_channels_last   2-D convs and pools, and the ops around them, run in NHWC
+//                          (see choose_layout.cc); transposes where NCHW is needed
 //
 // Each pass only rewrites what it can prove safe from the graph: single
 // consumers, constant parameters, values that are not graph outputs.
@@ -28,12 +30,17 @@ struct PassStats {
   int hard_swishes_recognized = 0;
   int activations_fused = 0;
   int residual_adds_fused = 0;
+  int channels_last_nodes = 0;
 
   std::string to_string() const;
 };
 
+struct PassOptions {
+  bool channels_last = true;  // run choose_channels_last
+};
+
 // Runs every pass in order on `graph` and its subgraphs.
-Result<PassStats> optimize_graph(Graph& graph);
+Result<PassStats> optimize_graph(Graph& graph, const PassOptions& options = {});
 
 // The passes, for tests.
 int remove_identities(Graph& graph);
@@ -41,5 +48,6 @@ int fold_conv_batch_norm(Graph& graph);
 int fold_conv_affine(Graph& graph);
 int recognize_hard_swish(Graph& graph);
 void fuse_conv_epilogues(Graph& graph, PassStats& stats);
+int choose_channels_last(Graph& graph);  // returns the nodes converted
 
 }  // namespace iskra

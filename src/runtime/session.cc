@@ -24,7 +24,7 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
     // Passes rewrite the graph: work on a copy the caller does not share
     // (tensors are shared views, so this copies no weights).
     model.graph = std::make_shared<Graph>(*model.graph);
-    ISKRA_ASSIGN_OR_RETURN(session->pass_stats_, optimize_graph(*model.graph));
+    ISKRA_ASSIGN_OR_RETURN(session->pass_stats_, optimize_graph(*model.graph, PassOptions{options.channels_last}));
   }
   session->model_ = std::move(model);
   session->options_ = options;

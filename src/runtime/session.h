@@ -18,6 +18,7 @@ namespace iskra {
 struct SessionOptions {
   int threads = 1;               // threads of the session's pool, the caller's included
   bool optimize = true;          // graph passes (folding, fusion) before planning
+  bool channels_last = true;     // with optimize: 2-D convs, pools and their neighbours run in NHWC
   bool reference_kernels = false;  // only the scalar reference kernels (the oracle); implies no passes
 };
 

@@ -410,10 +410,20 @@ class BenchTest(CliTestCase):
         j = self.bench_json(model, "--runs", "1", "--profile", "--reference")
         self.assertEqual({n["kernel"] for n in j["profile"]}, {"reference"})
 
-        r = run("bench", model, "--runs", "2", "--profile")
+        r = run("bench", model, "--runs", "2", "--profile", "--nchw")
         self.assertEqual(r.returncode, 0, r.stderr)
         for needle in ("profile: 2 runs", "GFLOP/s", "top 5 of the 5 nodes", "convt", "ConvTranspose", "f32[4,8]"):
             self.assertIn(needle, r.stdout)
+
+        # With the layout pass the convolutions run channels-last, between two
+        # transposes, and keep their FLOP counts.
+        j = self.bench_json(model, "--runs", "2", "--profile")
+        nodes = {n["name"]: n for n in j["profile"]}
+        self.assertEqual(nodes["conv"]["op"], "FusedConvNhwc")
+        self.assertEqual(nodes["convt"]["op"], "ConvTransposeNhwc")
+        for name in ("conv", "convt"):
+            self.assertEqual(nodes[name]["flops"], flops[name], name)
+        self.assertEqual(sum(n["op"] == "Transpose" for n in j["profile"]), 2)
 
     def test_errors(self):
         missing = self.path("missing.onnx")

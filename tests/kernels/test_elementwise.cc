@@ -600,6 +600,19 @@ TEST(Reduce, MeanAndSumOverContiguousAxes) {
   });
 }
 
+// The global average pool of an NHWC tensor: a mean over 160 x 160 pixels of
+// positive values per channel. A float sum in one sequence drifts by ~1e-5
+// relative here; the kernel must stay close to the reference's.
+TEST(Reduce, LongMeanOverMiddleAxesStaysAccurate) {
+  for (int threads : {1, 2}) {
+    OpTest t(OpKind::ReduceMean);
+    t.input("x", random_tensor({1, 160, 160, 24}, 82, 0.5f, 1.5f));
+    t.constant("axes", i64_tensor({1, 2}));
+    t.attr("keepdims", int64_t{1});
+    t.expect_fast_matches_reference(5e-7f, threads);
+  }
+}
+
 TEST(Reduce, DeclinedCases) {
   OpTest split_axes(OpKind::ReduceMean);
   split_axes.input("x", random_tensor({2, 5, 7, 9}, 1)).constant("axes", i64_tensor({1, 3}));

@@ -503,6 +503,15 @@ TEST(Resize, MatchesReference) {
   cases.push_back({{1, 24, 20, 20}, {1, 1, 4, 4}, {}, "nearest", "asymmetric", "floor"});
   cases.push_back({{1, 96, 40, 40}, {1, 1, 4, 4}, {}, "nearest", "asymmetric", "floor"});
   cases.push_back({{1, 16, 64, 64}, {1, 1, 2, 2}, {}, "linear", "half_pixel"});
+  // Channels-last tensors (the layout pass's): axes 1 and 2 resize.
+  for (const char* mode : {"nearest", "linear"}) {
+    for (const auto& scales : std::vector<std::vector<float>>{{1, 2, 2, 1}, {1, 0.5f, 0.5f, 1}, {1, 1.7f, 0.6f, 1}})
+      cases.push_back({{2, 13, 17, 3}, scales, {}, mode, "half_pixel", "round_prefer_floor"});
+    cases.push_back({{2, 7, 9, 11}, {}, {2, 15, 4, 11}, mode, "align_corners", "round_prefer_floor"});
+  }
+  cases.push_back({{1, 20, 20, 24}, {1, 2, 2, 1}, {}, "nearest", "asymmetric", "floor"});
+  cases.push_back({{1, 40, 40, 96}, {1, 4, 4, 1}, {}, "nearest", "asymmetric", "floor"});
+  cases.push_back({{1, 64, 64, 16}, {1, 2, 2, 1}, {}, "linear", "half_pixel"});
   uint32_t seed = 700;
   for (const ResizeCase& c : cases)
     for (int threads : {1, 2}) {

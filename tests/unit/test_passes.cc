@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -66,8 +67,15 @@ struct Builder {
   }
 };
 
+Tensor i64_tensor(const std::vector<int64_t>& values) {
+  return Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values).value();
+}
+
+// Ops of the graph a session runs, in order, for checks on what the passes made.
+using OpList = std::vector<OpKind>;
+
 std::vector<Tensor> run(const std::shared_ptr<Graph>& g, const std::vector<Tensor>& inputs, bool optimize,
-                        PassStats* stats = nullptr) {
+                        PassStats* stats = nullptr, OpList* ops = nullptr) {
   SessionOptions options;
   options.optimize = optimize;
   options.reference_kernels = !optimize;
@@ -76,6 +84,8 @@ std::vector<Tensor> run(const std::shared_ptr<Graph>& g, const std::vector<Tenso
   std::vector<Tensor> outputs;
   if (!session.is_ok()) return outputs;
   if (stats) *stats = (*session)->pass_stats();
+  if (ops)
+    for (const Node& n : (*session)->graph().nodes) ops->push_back(n.op);
   Status st = (*session)->run(inputs, outputs);
   EXPECT_TRUE(st.is_ok()) << st.message();
   return outputs;
@@ -226,6 +236,113 @@ TEST(Passes, LookalikesStayUnchanged) {
   expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats), 1e-5f);
   EXPECT_EQ(stats.affines_folded, 0);
   EXPECT_EQ(stats.hard_swishes_recognized, 0);
+}
+
+int count(const OpList& ops, OpKind op) { return static_cast<int>(std::count(ops.begin(), ops.end(), op)); }
+
+// A small conv net in the style of the real ones: every op between the
+// first conv and the Flatten runs channels-last, so the only transposes are
+// the input's and the one before Flatten.
+TEST(Layout, ConvNetRunsChannelsLastBetweenTwoTransposes) {
+  Builder b;
+  b.input("x");
+  b.constant("w1", random_f32({8, 3, 3, 3}, 41));
+  b.node(OpKind::Conv, {"x", "w1"}, {"c1"}).attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  b.node(OpKind::Relu, {"c1"}, {"r1"});
+  Node& pool = b.node(OpKind::MaxPool, {"r1"}, {"p1"});
+  pool.attrs["kernel_shape"] = std::vector<int64_t>{3, 3};
+  pool.attrs["strides"] = std::vector<int64_t>{2, 2};
+  pool.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  b.constant("wd", random_f32({8, 1, 3, 3}, 42));  // depthwise, then a residual add
+  Node& dw = b.node(OpKind::Conv, {"p1", "wd"}, {"d1"});
+  dw.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  dw.attrs["group"] = int64_t{8};
+  b.node(OpKind::Add, {"d1", "p1"}, {"a1"});
+  b.constant("w2", random_f32({4, 8, 1, 1}, 43));
+  b.node(OpKind::Conv, {"a1", "w2"}, {"c2"});
+  b.node(OpKind::Concat, {"c2", "a1"}, {"cat"}).attrs["axis"] = int64_t{1};
+  b.constant("gamma", random_f32({12}, 44, 0.5f, 1.5f));
+  b.constant("beta", random_f32({12}, 45));
+  b.constant("mean", random_f32({12}, 46));
+  b.constant("var", random_f32({12}, 47, 0.5f, 2.0f));
+  b.node(OpKind::BatchNormalization, {"cat", "gamma", "beta", "mean", "var"}, {"bn"});
+  b.constant("scales", Tensor::from_vector<float>({4}, {1, 1, 2, 2}).value());
+  Node& up = b.node(OpKind::Resize, {"bn", "", "scales"}, {"up"});
+  up.attrs["mode"] = std::string("linear");
+  b.constant("channel_scale", random_f32({12, 1, 1}, 48));
+  b.node(OpKind::Mul, {"up", "channel_scale"}, {"scaled"});
+  b.constant("se_w", random_f32({12, 12, 1, 1}, 49));
+  b.node(OpKind::GlobalAveragePool, {"scaled"}, {"gap"});
+  b.node(OpKind::Conv, {"gap", "se_w"}, {"se"});
+  b.node(OpKind::Sigmoid, {"se"}, {"gate"});
+  b.node(OpKind::Mul, {"scaled", "gate"}, {"gated"});
+  b.node(OpKind::GlobalAveragePool, {"gated"}, {"pooled"});
+  b.node(OpKind::Flatten, {"pooled"}, {"y"});
+  b.output("y");
+  const std::vector<Tensor> inputs = {random_f32({2, 3, 11, 13}, 40)};
+  PassStats stats;
+  OpList ops;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats, &ops), 2e-5f);
+  EXPECT_GT(stats.channels_last_nodes, 10);
+  EXPECT_EQ(count(ops, OpKind::Transpose), 2);
+  EXPECT_EQ(count(ops, OpKind::FusedConvNhwc), 4);
+  EXPECT_EQ(count(ops, OpKind::MaxPoolNhwc), 1);
+  EXPECT_EQ(count(ops, OpKind::ReduceMean), 2);  // the global pools
+  EXPECT_EQ(count(ops, OpKind::Conv) + count(ops, OpKind::FusedConv) + count(ops, OpKind::BatchNormalization), 0);
+}
+
+// Where the graph needs NCHW: graph outputs, Reshape, an operand of unknown
+// rank, a reduction without keepdims. A Transpose of a channels-last value
+// composes its permutation; Slice, Pad, Softmax and Split follow the layout.
+TEST(Layout, NchwWhereTheGraphNeedsIt) {
+  Builder b;
+  b.input("x");
+  b.input("row");  // shape not declared: its rank is unknown to the pass
+  b.constant("w", random_f32({6, 2, 3, 3}, 51));
+  b.node(OpKind::Conv, {"x", "w"}, {"c"}).attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  b.output("c");  // read both as an output and by channels-last ops
+  b.constant("starts", i64_tensor({1, 0}));
+  b.constant("ends", i64_tensor({5, 4}));
+  b.constant("axes", i64_tensor({1, 3}));
+  b.node(OpKind::Slice, {"c", "starts", "ends", "axes"}, {"sliced"});
+  b.constant("pads", i64_tensor({0, 1, 2, 0, 0, 0, 1, 3}));
+  b.node(OpKind::Pad, {"sliced", "pads"}, {"padded"});
+  b.node(OpKind::Softmax, {"padded"}, {"soft"}).attrs["axis"] = int64_t{1};
+  b.constant("split", i64_tensor({1, 4}));
+  b.node(OpKind::Split, {"soft", "split"}, {"s0", "s1"}).attrs["axis"] = int64_t{1};
+  b.node(OpKind::Transpose, {"s1"}, {"t"}).attrs["perm"] = std::vector<int64_t>{0, 2, 3, 1};
+  b.output("t");
+  b.output("s0");
+  b.node(OpKind::Add, {"c", "row"}, {"plus_row"});  // unknown rank: stays NCHW
+  b.output("plus_row");
+  b.constant("shape", i64_tensor({2, -1}));
+  b.node(OpKind::Reshape, {"c", "shape"}, {"flat"});
+  b.output("flat");
+  b.constant("mean_axes", i64_tensor({1}));
+  b.node(OpKind::ReduceMean, {"c", "mean_axes"}, {"mean"}).attrs["keepdims"] = int64_t{0};
+  b.output("mean");
+  const std::vector<Tensor> inputs = {random_f32({2, 2, 6, 5}, 50), random_f32({5}, 52)};
+  PassStats stats;
+  OpList ops;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats, &ops), 2e-5f);
+  EXPECT_EQ(count(ops, OpKind::FusedConvNhwc), 1);
+  // x in; c back once (output, Add, Reshape, ReduceMean share it); s0 back;
+  // t is the user's Transpose, composed.
+  EXPECT_EQ(count(ops, OpKind::Transpose), 4);
+}
+
+TEST(Layout, OffWhenAsked) {
+  Builder b;
+  b.input("x");
+  b.constant("w", random_f32({3, 2, 1, 1}, 61));
+  b.node(OpKind::Conv, {"x", "w"}, {"y"});
+  b.output("y");
+  SessionOptions options;
+  options.channels_last = false;
+  auto session = Session::create(Model{b.g, {}}, options);
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  EXPECT_EQ((*session)->pass_stats().channels_last_nodes, 0);
+  EXPECT_EQ((*session)->graph().nodes.at(0).op, OpKind::Conv);
 }
 
 }  // namespace

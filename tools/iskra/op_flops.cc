@@ -14,20 +14,27 @@ double product(const Shape& shape, size_t from = 0) {
 
 const Shape* shape_at(ShapeRefs shapes, size_t i) { return i < shapes.size() ? shapes[i] : nullptr; }
 
+// The channel axis of X: 1 in NCHW, the last one in the layout pass's NHWC ops.
+size_t channel_axis(const Node& node, const Shape& x) {
+  const bool channels_last = node.op == OpKind::FusedConvNhwc || node.op == OpKind::ConvTransposeNhwc;
+  return channels_last ? x.size() - 1 : 1;
+}
+
 // Conv: Y[N,M,out...] = sum over C/group channels and the kernel window of
 // X * W[M, C/group, k...]: prod(Y) * prod(W[1:]) multiply-adds.
 std::optional<double> conv_macs(const Node& node, ShapeRefs in, ShapeRefs out) {
   const Shape *x = shape_at(in, 0), *w = shape_at(in, 1), *y = shape_at(out, 0);
   if (!x || !w || !y || w->size() < 3 || x->size() != w->size() || y->size() != w->size()) return std::nullopt;
-  if ((*x)[1] != (*w)[1] * node.attr_int("group", 1)) return std::nullopt;
+  if ((*x)[channel_axis(node, *x)] != (*w)[1] * node.attr_int("group", 1)) return std::nullopt;
   return product(*y) * product(*w, 1);
 }
 
 // ConvTranspose: every element of X[N,C,in...] is scattered through
 // W[C, M/group, k...]: prod(X) * prod(W[1:]) multiply-adds.
-std::optional<double> conv_transpose_macs(ShapeRefs in) {
+std::optional<double> conv_transpose_macs(const Node& node, ShapeRefs in) {
   const Shape *x = shape_at(in, 0), *w = shape_at(in, 1);
-  if (!x || !w || w->size() < 3 || x->size() != w->size() || (*x)[1] != (*w)[0]) return std::nullopt;
+  if (!x || !w || w->size() < 3 || x->size() != w->size() || (*x)[channel_axis(node, *x)] != (*w)[0])
+    return std::nullopt;
   return product(*x) * product(*w, 1);
 }
 
@@ -56,8 +63,10 @@ std::optional<double> op_flops(const Node& node, ShapeRefs inputs, ShapeRefs out
   switch (node.op) {
     case OpKind::Conv:
     case OpKind::FusedConv:  // Conv + bias/sum/activation: the Conv's work
+    case OpKind::FusedConvNhwc:
       macs = conv_macs(node, inputs, outputs); break;
-    case OpKind::ConvTranspose: macs = conv_transpose_macs(inputs); break;
+    case OpKind::ConvTranspose:
+    case OpKind::ConvTransposeNhwc: macs = conv_transpose_macs(node, inputs); break;
     case OpKind::MatMul: macs = matmul_macs(inputs, outputs); break;
     case OpKind::Gemm: macs = gemm_macs(node, inputs, outputs); break;
     default: break;

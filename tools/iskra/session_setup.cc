@@ -64,6 +64,8 @@ void add_session_flags(CLI::App& cmd, SessionOptions& options) {
   cmd.add_flag("--reference", options.reference_kernels,
                "Only the scalar reference kernels, no graph passes (the oracle to diff against)");
   cmd.add_flag_callback("--no-optimize", [&options] { options.optimize = false; }, "Skip the graph passes");
+  cmd.add_flag_callback("--nchw", [&options] { options.channels_last = false; },
+                        "Keep the model's NCHW layout (no channels-last pass)");
 }
 
 void add_input_option(CLI::App& cmd, std::vector<std::string>& specs) {

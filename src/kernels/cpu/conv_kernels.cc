@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/conv_common.h"
 #include "kernels/cpu/depthwise_conv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/register.h"
@@ -27,34 +27,6 @@
 namespace iskra::cpu {
 
 namespace {
-
-// Per-thread scratch for im2col: grows to the largest need, then stays.
-float* im2col_scratch(size_t floats) {
-  struct Buffer {
-    std::unique_ptr<float[], void (*)(float*)> data{nullptr, [](float* p) { ::operator delete[](p, std::align_val_t{64}); }};
-    size_t size = 0;
-  };
-  thread_local Buffer buffer;
-  if (buffer.size < floats) {
-    buffer.data.reset(static_cast<float*>(::operator new[](floats * sizeof(float), std::align_val_t{64})));
-    buffer.size = floats;
-  }
-  return buffer.data.get();
-}
-
-struct Conv2dGeometry {
-  int64_t batch, in_c, out_c, group;
-  int64_t in_h, in_w, out_h, out_w;
-  int64_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
-
-  int64_t in_c_per_group() const { return in_c / group; }
-  int64_t out_c_per_group() const { return out_c / group; }
-  int64_t gemm_k() const { return in_c_per_group() * k_h * k_w; }
-  int64_t out_plane() const { return out_h * out_w; }
-  bool is_pointwise() const {
-    return k_h == 1 && k_w == 1 && stride_h == 1 && stride_w == 1 && pad_t == 0 && pad_l == 0;
-  }
-};
 
 // Columns [p_begin, p_end) of col (output positions, row-major over the
 // output plane) for all kernel taps of channels [0, channels):
@@ -193,11 +165,7 @@ Result<std::unique_ptr<PreparedKernel>> prepare_conv(const PrepareContext& ctx) 
   if (ctx.has_input(3) && (ctx.input(3).dtype() != DType::kF32 || ctx.input(3).shape() != out_shape)) return none;
   ISKRA_ASSIGN_OR_RETURN(Activation act, fused_activation(node));
   ISKRA_ASSIGN_OR_RETURN(ConvLayout c, conv_layout(node, ctx.input(0).shape(), ctx.input(1).shape()));
-  const SlidingWindow& w = c.window;
-  Conv2dGeometry g{c.batch, c.in_channels, c.out_channels, c.group,
-                   w.image[0], w.image[1], w.grid[0], w.grid[1],
-                   w.kernel[0], w.kernel[1], w.strides[0], w.strides[1], w.dilations[0], w.dilations[1],
-                   w.pad_begin[0], w.pad_begin[1]};
+  const Conv2dGeometry g = conv2d_geometry(c, false);
   if (g.out_plane() == 0 || g.batch == 0 || g.out_c == 0) return none;
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   return std::unique_ptr<PreparedKernel>(new Conv2dKernel(g, ctx.input(1), bias, act));
@@ -260,11 +228,7 @@ Result<std::unique_ptr<PreparedKernel>> prepare_conv_transpose(const PrepareCont
   if (ctx.has_input(2) && (!ctx.is_constant(2) || ctx.input(2).dtype() != DType::kF32)) return none;
   ISKRA_ASSIGN_OR_RETURN(ConvLayout c, conv_transpose_layout(ctx.node, ctx.input(0).shape(), ctx.input(1).shape()));
   if (c.group != 1 || c.batch == 0) return none;
-  const SlidingWindow& w = c.window;  // grid = X's spatial dims, image = Y's
-  Conv2dGeometry g{c.batch, c.in_channels, c.out_channels, 1,
-                   w.grid[0], w.grid[1], w.image[0], w.image[1],
-                   w.kernel[0], w.kernel[1], w.strides[0], w.strides[1], w.dilations[0], w.dilations[1],
-                   w.pad_begin[0], w.pad_begin[1]};
+  const Conv2dGeometry g = conv2d_geometry(c, true);  // in = X's spatial dims, out = Y's
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   return std::unique_ptr<PreparedKernel>(new ConvTransposeKernel(g, ctx.input(1), bias));
 }

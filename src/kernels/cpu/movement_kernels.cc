@@ -1,5 +1,6 @@
 // Fast data movement: Transpose and Concat (any dtype of 1, 2, 4 or 8 bytes)
-// and Resize (f32, nearest and bilinear over the last two axes).
+// and Resize (f32, nearest and bilinear over the last two axes, or over axes
+// 1 and 2 of an NHWC tensor).
 //
 // Transpose first simplifies the permutation (drops size-1 dims, merges input
 // dims that stay adjacent), then either copies contiguous runs (the last dim
@@ -36,8 +37,11 @@ struct ResizeAxisMap {
   bool identity = false;
 };
 
+// Planes [planes, in_h, in_w] (NCHW), or with channels > 0 images
+// [planes, in_h, in_w, channels] (NHWC, the layout pass's).
 struct ResizeJob {
   int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t channels = 0;
   bool linear = false;
   const ResizeAxisMap* rows = nullptr;
   const ResizeAxisMap* columns = nullptr;
@@ -148,6 +152,53 @@ void ResizePlanes(const ResizeJob& job, const float* input, float* output, int64
   }
 }
 
+// NHWC: output rows [r0, r1) of the flattened (image, oy) rows; each output
+// pixel reads whole source pixels (channels contiguous).
+void ResizeNhwcRows(const ResizeJob& job, const float* input, float* output, int64_t r0, int64_t r1) {
+  const hn::ScalableTag<float> d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  const ResizeAxisMap& rows = *job.rows;
+  const ResizeAxisMap& cols = *job.columns;
+  const int64_t c = job.channels, in_row = job.in_w * c, out_row = job.out_w * c;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t image = r / job.out_h, oy = r % job.out_h;
+    const auto o = static_cast<size_t>(oy);
+    const float* in = input + image * job.in_h * in_row;
+    float* dst = output + r * out_row;
+    if (!job.linear) {
+      if (oy > 0 && r > r0 && rows.source[o] == rows.source[o - 1]) {
+        std::memcpy(dst, dst - out_row, static_cast<size_t>(out_row) * sizeof(float));
+        continue;
+      }
+      const float* src = in + rows.source[o] * in_row;
+      for (int64_t ox = 0; ox < job.out_w; ++ox)
+        std::memcpy(dst + ox * c, src + cols.source[static_cast<size_t>(ox)] * c, static_cast<size_t>(c) * sizeof(float));
+      continue;
+    }
+    const float* top = in + rows.source[o] * in_row;
+    const float* bottom = in + rows.source2[o] * in_row;
+    const auto wy0 = hn::Set(d, rows.weight0[o]), wy1 = hn::Set(d, rows.weight1[o]);
+    for (int64_t ox = 0; ox < job.out_w; ++ox) {
+      const auto x = static_cast<size_t>(ox);
+      const int64_t left = cols.source[x] * c, right = cols.source2[x] * c;
+      const float wx0 = cols.weight0[x], wx1 = cols.weight1[x];
+      const auto vx0 = hn::Set(d, wx0), vx1 = hn::Set(d, wx1);
+      float* pixel = dst + ox * c;
+      int64_t k = 0;
+      for (; k + lanes <= c; k += lanes) {  // columns first, then rows, as ResizePlanes
+        const auto t = hn::MulAdd(vx1, hn::LoadU(d, top + right + k), hn::Mul(vx0, hn::LoadU(d, top + left + k)));
+        const auto b = hn::MulAdd(vx1, hn::LoadU(d, bottom + right + k), hn::Mul(vx0, hn::LoadU(d, bottom + left + k)));
+        hn::StoreU(hn::MulAdd(wy1, b, hn::Mul(wy0, t)), d, pixel + k);
+      }
+      for (; k < c; ++k) {
+        const float t = wx1 * top[right + k] + wx0 * top[left + k];
+        const float b = wx1 * bottom[right + k] + wx0 * bottom[left + k];
+        pixel[k] = rows.weight1[o] * b + rows.weight0[o] * t;
+      }
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace iskra::cpu
 HWY_AFTER_NAMESPACE();
@@ -156,6 +207,7 @@ HWY_AFTER_NAMESPACE();
 namespace iskra::cpu {
 
 HWY_EXPORT(ResizePlanes);
+HWY_EXPORT(ResizeNhwcRows);
 
 namespace {
 
@@ -504,7 +556,14 @@ class ResizeKernel final : public PreparedKernel {
   Status run(KernelContext& ctx) override {
     const float* in = ctx.input(0).data<float>();
     float* out = ctx.output(0).data<float>();
-    const int64_t bytes = job_.planes * job_.out_h * job_.out_w * static_cast<int64_t>(sizeof(float));
+    const int64_t bytes = job_.planes * job_.out_h * job_.out_w * std::max<int64_t>(job_.channels, 1) *
+                          static_cast<int64_t>(sizeof(float));
+    if (job_.channels > 0) {
+      for_ranges(ctx.pool, job_.planes * job_.out_h, bytes, [&](int64_t begin, int64_t end) {
+        HWY_DYNAMIC_DISPATCH(ResizeNhwcRows)(job_, in, out, begin, end);
+      });
+      return Status::ok();
+    }
     for_ranges(ctx.pool, job_.planes, bytes, [&](int64_t begin, int64_t end) {
       HWY_DYNAMIC_DISPATCH(ResizePlanes)(job_, in, out, begin, end);
     });
@@ -563,22 +622,30 @@ Prepared prepare_resize(const PrepareContext& ctx) {
     if (!ctx.is_constant(3)) return declined();
     for (size_t d = 0; d < rank; ++d) scales[d] = in[d] == 0 ? 1.0 : static_cast<double>(out[d]) / static_cast<double>(in[d]);
   }
+  // The resized axes: the last two (NCHW planes), or 1 and 2 of a 4-D tensor
+  // (NHWC images); every other axis must keep its size.
+  const auto kept = [&](size_t d) { return in[d] == out[d] && scales[d] == 1.0; };
+  const bool nhwc = rank == 4 && kept(0) && kept(3) && !(kept(1) && kept(2));
+  const size_t h_axis = nhwc ? 1 : rank - 2;
   int64_t planes = 1;
-  for (size_t d = 0; d + 2 < rank; ++d) {
-    if (in[d] != out[d] || scales[d] != 1.0) return declined();  // only the last two axes resize
+  for (size_t d = 0; d < rank; ++d) {
+    if (d == h_axis || d == h_axis + 1 || (nhwc && d == 3)) continue;
+    if (!kept(d)) return declined();
     planes *= in[d];
   }
   constexpr int64_t kMaxIndex = std::numeric_limits<int32_t>::max();  // the maps hold int32
   ResizeJob job;
   job.planes = planes;
-  job.in_h = in[rank - 2], job.in_w = in[rank - 1];
-  job.out_h = out[rank - 2], job.out_w = out[rank - 1];
+  job.channels = nhwc ? in[3] : 0;
+  job.in_h = in[h_axis], job.in_w = in[h_axis + 1];
+  job.out_h = out[h_axis], job.out_w = out[h_axis + 1];
   job.linear = mode == "linear";
-  if (job.in_h * job.in_w == 0 || job.out_h * job.out_w == 0 || job.in_h > kMaxIndex || job.in_w > kMaxIndex)
+  if (job.in_h * job.in_w == 0 || job.out_h * job.out_w == 0 || job.in_h > kMaxIndex || job.in_w > kMaxIndex ||
+      (nhwc && job.channels == 0))
     return declined();
   return make_kernel<ResizeKernel>(
-      job, resize_axis_map(transform, nearest, job.linear, job.in_h, job.out_h, scales[rank - 2]),
-      resize_axis_map(transform, nearest, job.linear, job.in_w, job.out_w, scales[rank - 1]));
+      job, resize_axis_map(transform, nearest, job.linear, job.in_h, job.out_h, scales[h_axis]),
+      resize_axis_map(transform, nearest, job.linear, job.in_w, job.out_w, scales[h_axis + 1]));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 //     (kernels/window.h: pads, auto_pad, ceil_mode, dilations).
 //     Declined: the Indices output of MaxPool, 3-D windows, kernels wider than
 //     the engine takes.
+//   MaxPoolNhwc, AveragePoolNhwc (the layout pass's channels-last pools):
+//     window_nhwc.h, SIMD over channels.
 //   GlobalAveragePool, GlobalMaxPool: a SIMD reduction per (n, c) plane.
 #include <algorithm>
 #include <limits>
@@ -14,6 +16,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/window2d.h"
+#include "kernels/cpu/window_nhwc.h"
 #include "kernels/window.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -169,6 +172,56 @@ Prepared prepare_average_pool(const PrepareContext& ctx) {
   return prepare_window_pool(ctx, WindowReduce::kAverage);
 }
 
+// --- MaxPoolNhwc / AveragePoolNhwc ------------------------------------------------
+
+class WindowPoolNhwcKernel final : public PreparedKernel {
+ public:
+  WindowPoolNhwcKernel(const WindowNhwcJob& job, std::vector<float> inv_h, std::vector<float> inv_w)
+      : job_(job), inv_h_(std::move(inv_h)), inv_w_(std::move(inv_w)) {
+    job_.inv_count_h = inv_h_.data();
+    job_.inv_count_w = inv_w_.data();
+  }
+
+  Status run(KernelContext& ctx) override {
+    WindowNhwcJob job = job_;
+    job.input = ctx.input(0).data<float>();
+    job.output = ctx.output(0).data<float>();
+    run_window_nhwc(job, ctx.pool);
+    return Status::ok();
+  }
+
+ private:
+  WindowNhwcJob job_;
+  std::vector<float> inv_h_, inv_w_;
+};
+
+// A 2-D f32 pool on [N, H, W, C]; nullptr when declined.
+Prepared prepare_window_pool_nhwc(const PrepareContext& ctx, WindowReduce reduce) {
+  const Node& node = ctx.node;
+  if (!ctx.has_input(0) || ctx.input(0).dtype() != DType::kF32 || ctx.input(0).rank() != 4) return declined();
+  const Shape& x = ctx.input(0).shape();
+  auto window = input_window(node, Shape{x[1], x[2]}, node.attr_ints("kernel_shape"), node.attr_int("ceil_mode", 0) != 0);
+  if (!window.is_ok()) return declined();  // the reference kernel reports it
+  const SlidingWindow w = std::move(window).value();
+  WindowNhwcJob job;
+  job.reduce = reduce;
+  job.shape = DepthwiseConvShape{x[0], x[3], w.image[0], w.image[1], w.grid[0], w.grid[1], w.kernel[0], w.kernel[1],
+                                 w.strides[0], w.strides[1], w.dilations[0], w.dilations[1], w.pad_begin[0],
+                                 w.pad_begin[1]};
+  const bool count_pads = node.attr_int("count_include_pad", 0) != 0;
+  std::vector<float> inv_h, inv_w;
+  if (reduce == WindowReduce::kAverage) {
+    inv_h = inverse_tap_counts(w, 0, count_pads);
+    inv_w = inverse_tap_counts(w, 1, count_pads);
+  }
+  return make_kernel<WindowPoolNhwcKernel>(job, std::move(inv_h), std::move(inv_w));
+}
+
+Prepared prepare_max_pool_nhwc(const PrepareContext& ctx) { return prepare_window_pool_nhwc(ctx, WindowReduce::kMax); }
+Prepared prepare_average_pool_nhwc(const PrepareContext& ctx) {
+  return prepare_window_pool_nhwc(ctx, WindowReduce::kAverage);
+}
+
 // --- GlobalAveragePool / GlobalMaxPool ----------------------------------------------
 
 // Below this many input values a global pool runs on the calling thread only.
@@ -221,6 +274,8 @@ void register_pool_kernels(OpTable& table) {
   table.set_prepare(OpKind::AveragePool, prepare_average_pool);
   table.set_prepare(OpKind::GlobalMaxPool, prepare_global_pool<true>);
   table.set_prepare(OpKind::GlobalAveragePool, prepare_global_pool<false>);
+  table.set_prepare(OpKind::MaxPoolNhwc, prepare_max_pool_nhwc);
+  table.set_prepare(OpKind::AveragePoolNhwc, prepare_average_pool_nhwc);
 }
 
 }  // namespace iskra::cpu

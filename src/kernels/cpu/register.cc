@@ -5,6 +5,7 @@ namespace iskra {
 void register_cpu_kernels(OpTable& table) {
   cpu::register_gemm_kernels(table);
   cpu::register_conv_kernels(table);
+  cpu::register_conv_nhwc_kernels(table);
   cpu::register_elementwise_kernels(table);
   cpu::register_normalize_kernels(table);
   cpu::register_pool_kernels(table);

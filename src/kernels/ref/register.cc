@@ -17,6 +17,7 @@ const OpTable& reference_op_table() {
     register_vision_ops(t);
     register_loss_ops(t);
     register_fused_ops(t);
+    register_channels_last_ops(t);
     return t;
   }();
   return table;
