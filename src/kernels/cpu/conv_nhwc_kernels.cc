@@ -105,7 +105,13 @@ class ConvNhwcKernel final : public PreparedKernel {
     }
   }
 
-  bool is_depthwise() const { return g_.group == g_.in_c && g_.group == g_.out_c && g_.group > 1; }
+  bool is_depthwise() const {
+    return g_.group == g_.in_c && g_.group == g_.out_c && g_.group > 1 && window_nhwc_supported(depthwise_shape());
+  }
+  DepthwiseConvShape depthwise_shape() const {
+    return DepthwiseConvShape{g_.batch, g_.in_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.k_h, g_.k_w,
+                              g_.stride_h, g_.stride_w, g_.dil_h, g_.dil_w, g_.pad_t, g_.pad_l};
+  }
 
   Status run(KernelContext& ctx) override {
     const float* x = ctx.input(0).data<float>();
@@ -113,8 +119,7 @@ class ConvNhwcKernel final : public PreparedKernel {
     float* y = ctx.output(0).data<float>();
     if (is_depthwise()) {
       WindowNhwcJob job;
-      job.shape = DepthwiseConvShape{g_.batch, g_.in_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.k_h, g_.k_w,
-                                     g_.stride_h, g_.stride_w, g_.dil_h, g_.dil_w, g_.pad_t, g_.pad_l};
+      job.shape = depthwise_shape();
       job.input = x;
       job.output = y;
       job.weights = depthwise_weights_.data();

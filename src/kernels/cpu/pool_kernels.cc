@@ -208,6 +208,7 @@ Prepared prepare_window_pool_nhwc(const PrepareContext& ctx, WindowReduce reduce
   job.shape = DepthwiseConvShape{x[0], x[3], w.image[0], w.image[1], w.grid[0], w.grid[1], w.kernel[0], w.kernel[1],
                                  w.strides[0], w.strides[1], w.dilations[0], w.dilations[1], w.pad_begin[0],
                                  w.pad_begin[1]};
+  if (!window_nhwc_supported(job.shape)) return declined();
   const bool count_pads = node.attr_int("count_include_pad", 0) != 0;
   std::vector<float> inv_h, inv_w;
   if (reduce == WindowReduce::kAverage) {

@@ -45,74 +45,153 @@ HWY_INLINE float ScalarInit(const WindowNhwcJob& job, int64_t c) {
   return job.bias ? job.bias[c] : 0.0f;
 }
 
+template <WindowReduce kReduce, class D>
+HWY_INLINE hn::Vec<D> Combine(hn::Vec<D> acc, hn::Vec<D> x, hn::Vec<D> w) {
+  if constexpr (kReduce == WindowReduce::kConvolve) {
+    return hn::MulAdd(x, w, acc);
+  } else if constexpr (kReduce == WindowReduce::kMax) {
+    return hn::IfThenElse(hn::Lt(acc, x), x, acc);  // keeps NaN like the reference's order
+  } else {
+    return hn::Add(acc, x);
+  }
+}
+
+template <WindowReduce kReduce>
+HWY_INLINE float CombineScalar(float acc, float x, float w) {
+  if constexpr (kReduce == WindowReduce::kConvolve) return x * w + acc;
+  if constexpr (kReduce == WindowReduce::kMax) return acc < x ? x : acc;
+  return acc + x;
+}
+
+// What one output row needs: the image, the taps' rows inside it, and where
+// output pixels and their residual go.
+struct RowContext {
+  const WindowNhwcJob* job;
+  const float* image;  // [in_h, in_w, C] of this row's image
+  TapRange rows;       // ky inside the image
+  int64_t iy0;         // input row of ky = 0
+  float* out;          // the output row, [out_w, C]
+  const float* residual;
+  float row_scale;     // kAverage: 1 / taps counted along y
+};
+
+// Output pixels [ox, ox + kPixels), channels [c, c + kVectors * lanes): the
+// pixels' valid kx range must be `cols` for all of them. Each weight vector
+// is loaded once for all kPixels; kVectors * kPixels independent sums hide
+// the FMA latency.
+template <WindowReduce kReduce, int kVectors, int kPixels>
+HWY_INLINE void PixelsVector(const RowContext& r, int64_t ox, TapRange cols, int64_t c) {
+  const hn::ScalableTag<float> d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  const WindowNhwcJob& job = *r.job;
+  const DepthwiseConvShape& s = job.shape;
+  const int64_t channels = s.channels;
+  using V = hn::Vec<decltype(d)>;
+  V acc[kPixels][kVectors];
+  for (int v = 0; v < kVectors; ++v) {
+    V init = hn::Zero(d);
+    if constexpr (kReduce == WindowReduce::kMax) init = hn::Set(d, -std::numeric_limits<float>::infinity());
+    if constexpr (kReduce == WindowReduce::kConvolve)
+      if (job.bias) init = hn::LoadU(d, job.bias + c + v * lanes);
+    for (int p = 0; p < kPixels; ++p) acc[p][v] = init;
+  }
+  const int64_t pixel_step = s.stride_w * channels, tap_step = s.dilation_w * channels;
+  for (int64_t ky = r.rows.begin; ky < r.rows.end; ++ky) {
+    const float* in = r.image + ((r.iy0 + ky * s.dilation_h) * s.in_w + ox * s.stride_w - s.pad_left) * channels + c;
+    const float* w = job.weights + ky * s.kernel_w * channels + c;
+    for (int64_t kx = cols.begin; kx < cols.end; ++kx) {
+      const float* tap = in + kx * tap_step;
+      for (int v = 0; v < kVectors; ++v) {
+        const V wv = kReduce == WindowReduce::kConvolve ? hn::LoadU(d, w + kx * channels + v * lanes) : hn::Zero(d);
+        for (int p = 0; p < kPixels; ++p)
+          acc[p][v] = Combine<kReduce, decltype(d)>(acc[p][v], hn::LoadU(d, tap + p * pixel_step + v * lanes), wv);
+      }
+    }
+  }
+  for (int p = 0; p < kPixels; ++p) {
+    const float scale = kReduce == WindowReduce::kAverage ? r.row_scale * job.inv_count_w[ox + p] : 1.0f;
+    for (int v = 0; v < kVectors; ++v) {
+      V x = acc[p][v];
+      if constexpr (kReduce == WindowReduce::kAverage) x = hn::Mul(x, hn::Set(d, scale));
+      const int64_t at = (ox + p) * channels + c + v * lanes;
+      if (r.residual) x = hn::Add(x, hn::LoadU(d, r.residual + at));
+      hn::StoreU(x, d, r.out + at);
+    }
+  }
+}
+
+// Channels [c, c + kVectors * lanes) of the whole row: interior pixels two at a time.
+template <WindowReduce kReduce, int kVectors>
+HWY_INLINE void RowVectors(const RowContext& r, int64_t inner_begin, int64_t inner_end, int64_t c) {
+  const DepthwiseConvShape& s = r.job->shape;
+  const auto cols_of = [&](int64_t ox) {
+    return valid_taps(ox * s.stride_w - s.pad_left, s.kernel_w, s.dilation_w, s.in_w);
+  };
+  const TapRange all_cols{0, s.kernel_w};
+  int64_t ox = 0;
+  for (; ox < inner_begin; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
+  for (; ox + 2 <= inner_end; ox += 2) PixelsVector<kReduce, kVectors, 2>(r, ox, all_cols, c);
+  for (; ox < inner_end; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, all_cols, c);
+  for (; ox < s.out_w; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
+}
+
+template <WindowReduce kReduce>
+HWY_INLINE void PixelScalar(const RowContext& r, int64_t ox, TapRange cols, int64_t c) {
+  const WindowNhwcJob& job = *r.job;
+  const DepthwiseConvShape& s = job.shape;
+  const int64_t channels = s.channels;
+  float acc = ScalarInit<kReduce>(job, c);
+  for (int64_t ky = r.rows.begin; ky < r.rows.end; ++ky) {
+    const float* in = r.image + ((r.iy0 + ky * s.dilation_h) * s.in_w + ox * s.stride_w - s.pad_left) * channels + c;
+    const float* w = job.weights + ky * s.kernel_w * channels + c;
+    for (int64_t kx = cols.begin; kx < cols.end; ++kx)
+      acc = CombineScalar<kReduce>(acc, in[kx * s.dilation_w * channels], kReduce == WindowReduce::kConvolve ? w[kx * channels] : 0.0f);
+  }
+  if constexpr (kReduce == WindowReduce::kAverage) acc *= r.row_scale * job.inv_count_w[ox];
+  const int64_t at = ox * channels + c;
+  if (r.residual) acc += r.residual[at];
+  r.out[at] = acc;
+}
+
 // One output row (image n, row oy) of a job whose reduction is kReduce.
-// Vectors of channels, then a scalar tail; for each output pixel the taps in
-// range are visited in (ky, kx) order, as the reference does.
+// Blocks of channels outermost, so that a block's weights and the input
+// lines it reads stay in L1 while it sweeps the row; interior pixels (every
+// kx inside the image) go two at a time, sharing each weight load; border
+// pixels one at a time; channels past the last whole vector are scalar.
 template <WindowReduce kReduce>
 void WindowRow(const WindowNhwcJob& job, int64_t n, int64_t oy) {
   const hn::ScalableTag<float> d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const DepthwiseConvShape& s = job.shape;
   const int64_t channels = s.channels;
-  const int64_t vector_end = channels / lanes * lanes;
-  const TapRange rows = valid_taps(oy * s.stride_h - s.pad_top, s.kernel_h, s.dilation_h, s.in_h);
-  const float* image = job.input + n * s.in_h * s.in_w * channels;
+  RowContext r;
+  r.job = &job;
+  r.image = job.input + n * s.in_h * s.in_w * channels;
+  r.iy0 = oy * s.stride_h - s.pad_top;
+  r.rows = valid_taps(r.iy0, s.kernel_h, s.dilation_h, s.in_h);
   const int64_t out_row = (n * s.out_h + oy) * s.out_w * channels;
-  float* out = job.output + out_row;
-  const float* residual = job.residual ? job.residual + out_row : nullptr;
-  const float row_scale = kReduce == WindowReduce::kAverage ? job.inv_count_h[oy] : 1.0f;
-  const int64_t iy0 = oy * s.stride_h - s.pad_top;
-  for (int64_t ox = 0; ox < s.out_w; ++ox) {
-    const int64_t ix0 = ox * s.stride_w - s.pad_left;
-    const TapRange cols = valid_taps(ix0, s.kernel_w, s.dilation_w, s.in_w);
-    float* pixel = out + ox * channels;
-    const float* residual_pixel = residual ? residual + ox * channels : nullptr;
-    const float scale = kReduce == WindowReduce::kAverage ? row_scale * job.inv_count_w[ox] : 1.0f;
-    for (int64_t c = 0; c < vector_end; c += lanes) {
-      auto acc = kReduce == WindowReduce::kMax ? hn::Set(d, -std::numeric_limits<float>::infinity())
-                 : job.bias && kReduce == WindowReduce::kConvolve ? hn::LoadU(d, job.bias + c)
-                                                                 : hn::Zero(d);
-      for (int64_t ky = rows.begin; ky < rows.end; ++ky) {
-        const float* in_row = image + (iy0 + ky * s.dilation_h) * s.in_w * channels + c;
-        const float* w_row = job.weights + ky * s.kernel_w * channels + c;
-        for (int64_t kx = cols.begin; kx < cols.end; ++kx) {
-          const auto x = hn::LoadU(d, in_row + (ix0 + kx * s.dilation_w) * channels);
-          if constexpr (kReduce == WindowReduce::kConvolve) {
-            acc = hn::MulAdd(x, hn::LoadU(d, w_row + kx * channels), acc);
-          } else if constexpr (kReduce == WindowReduce::kMax) {
-            acc = hn::IfThenElse(hn::Lt(acc, x), x, acc);  // keeps NaN like the reference's std::max order
-          } else {
-            acc = hn::Add(acc, x);
-          }
-        }
-      }
-      if constexpr (kReduce == WindowReduce::kAverage) acc = hn::Mul(acc, hn::Set(d, scale));
-      if (residual_pixel) acc = hn::Add(acc, hn::LoadU(d, residual_pixel + c));
-      hn::StoreU(acc, d, pixel + c);
-    }
-    for (int64_t c = vector_end; c < channels; ++c) {
-      float acc = ScalarInit<kReduce>(job, c);
-      for (int64_t ky = rows.begin; ky < rows.end; ++ky) {
-        const float* in_row = image + (iy0 + ky * s.dilation_h) * s.in_w * channels + c;
-        const float* w_row = job.weights + ky * s.kernel_w * channels + c;
-        for (int64_t kx = cols.begin; kx < cols.end; ++kx) {
-          const float x = in_row[(ix0 + kx * s.dilation_w) * channels];
-          if constexpr (kReduce == WindowReduce::kConvolve) {
-            acc = x * w_row[kx * channels] + acc;
-          } else if constexpr (kReduce == WindowReduce::kMax) {
-            acc = acc < x ? x : acc;
-          } else {
-            acc += x;
-          }
-        }
-      }
-      if constexpr (kReduce == WindowReduce::kAverage) acc *= scale;
-      if (residual_pixel) acc += residual_pixel[c];
-      pixel[c] = acc;
-    }
-  }
+  r.out = job.output + out_row;
+  r.residual = job.residual ? job.residual + out_row : nullptr;
+  r.row_scale = kReduce == WindowReduce::kAverage ? job.inv_count_h[oy] : 1.0f;
+  // Interior output columns [inner_begin, inner_end): all kernel columns inside.
+  const int64_t extent_w = (s.kernel_w - 1) * s.dilation_w;
+  const int64_t inner_begin = std::min(s.out_w, (s.pad_left + s.stride_w - 1) / s.stride_w);
+  const int64_t inner_end =
+      std::max(inner_begin, std::min(s.out_w, s.in_w - 1 - extent_w + s.pad_left >= 0
+                                                  ? (s.in_w - 1 - extent_w + s.pad_left) / s.stride_w + 1
+                                                  : 0));
+  // Blocks of four vectors of channels (two cache lines of each pixel), then single vectors.
+  const int64_t block_end = channels / (4 * lanes) * (4 * lanes), vector_end = channels / lanes * lanes;
+  int64_t c = 0;
+  for (; c < block_end; c += 4 * lanes) RowVectors<kReduce, 4>(r, inner_begin, inner_end, c);
+  for (; c < vector_end; c += lanes) RowVectors<kReduce, 1>(r, inner_begin, inner_end, c);
+  const auto cols_of = [&](int64_t ox) {
+    return valid_taps(ox * s.stride_w - s.pad_left, s.kernel_w, s.dilation_w, s.in_w);
+  };
+  for (int64_t c = vector_end; c < channels; ++c)
+    for (int64_t ox = 0; ox < s.out_w; ++ox) PixelScalar<kReduce>(r, ox, cols_of(ox), c);
   if (kReduce == WindowReduce::kConvolve && !job.activation.is_none())
-    ActivationTransform(job.activation, out, out, static_cast<size_t>(s.out_w * channels));
+    ActivationTransform(job.activation, r.out, r.out, static_cast<size_t>(s.out_w * channels));
 }
 
 }  // namespace

@@ -34,6 +34,12 @@ struct WindowNhwcJob {
   const float* inv_count_w = nullptr;
 };
 
+// Kernels up to kWindowMaxKernelH x kWindowMaxKernelW (window2d.h) are taken.
+inline bool window_nhwc_supported(const DepthwiseConvShape& s) {
+  return s.kernel_h >= 1 && s.kernel_w >= 1 && s.kernel_h <= kWindowMaxKernelH && s.kernel_w <= kWindowMaxKernelW;
+}
+
+// Requires window_nhwc_supported(job.shape).
 void run_window_nhwc(const WindowNhwcJob& job, ThreadPool* pool);
 
 // The scalar definition of run_window_nhwc: the tests' oracle.
