@@ -63,3 +63,49 @@ BENCHMARK(BM_DepthwiseNhwc)
 
 }  // namespace
 }  // namespace iskra::bench
+
+#include "kernels/cpu/winograd.h"
+
+namespace iskra::bench {
+namespace {
+
+// Winograd F(4x4, 3x3) on ResNet's 3x3 layers (channels, size); GFLOP/s of
+// the direct convolution's FLOPs, so the numbers compare with the GEMM path.
+void BM_WinogradNhwc(benchmark::State& state) {
+  const int64_t c = state.range(0), size = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  cpu::WinogradShape s{1, c, c, size, size, size, size, 1, 1};
+  const std::vector<float> x = random_floats(size * size * c, 1), w = random_floats(9 * c * c, 2);
+  std::vector<float> y(static_cast<size_t>(size * size * c));
+  std::vector<float> scratch(static_cast<size_t>(cpu::winograd_scratch_floats(s)));
+  const std::vector<cpu::PackedMatrix> u = cpu::winograd_weights(w.data(), c, c);
+  cpu::WinogradJob job;
+  job.shape = s;
+  job.weights = &u;
+  job.input = x.data();
+  job.output = y.data();
+  if (state.range(3)) {  // as in ResNet: bias, the residual in place, ReLU
+    job.bias = w.data();
+    job.residual = y.data();
+    job.activation.kind = cpu::ActivationKind::kRelu;
+  }
+  auto pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  for (auto _ : state) {
+    cpu::winograd_conv(job, scratch.data(), pool.get());
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * 9 * static_cast<double>(size * size * c * c);
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_WinogradNhwc)
+    ->ArgNames({"c", "size", "thr", "fused"})
+    ->Args({64, 56, 1, 0})
+    ->Args({64, 56, 1, 1})
+    ->Args({128, 28, 1, 0})
+    ->Args({256, 14, 1, 0})
+    ->Args({512, 7, 1, 0})
+    ->Args({64, 56, 2, 0})
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace iskra::bench

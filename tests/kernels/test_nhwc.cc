@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/winograd.h"
 #include "kernels/fused.h"
 #include "op_test_util.h"
 
@@ -56,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 8, 12, 9, 9, 3, 3, 1, 1, 1, 4, true},        // grouped
         ConvCase{1, 2, 3, 1, 1, 1, 1, 1, 0, 1, 1, true},         // 1x1 image
         ConvCase{1, 64, 33, 8, 8, 3, 3, 1, 1, 1, 1, true},       // K = 576
-        ConvCase{1, 64, 16, 40, 40, 3, 3, 1, 1, 1, 1, true},     // im2col in several blocks
+        ConvCase{1, 64, 16, 40, 40, 3, 3, 1, 1, 2, 1, true},     // im2col in several blocks (dilated: no Winograd)
         ConvCase{1, 16, 16, 12, 12, 3, 3, 1, 1, 1, 16, true},    // depthwise 3x3
         ConvCase{1, 24, 24, 15, 15, 5, 5, 2, 2, 1, 24, false},   // depthwise 5x5 stride 2
         ConvCase{2, 13, 13, 9, 7, 3, 3, 1, 1, 1, 13, true},      // depthwise, channels not a multiple of lanes
@@ -80,6 +81,41 @@ TEST(FusedConvNhwc, ResidualAndEveryActivation) {
       set_fused_activation(carrier, act);
       for (auto& [key, value] : carrier.attrs) t.attr(key, value);
       t.expect_fast_matches_reference(2e-5f, 2);
+    }
+  }
+}
+
+// 3x3 stride-1 convolutions that take the Winograd F(4x4, 3x3) path: edge
+// tiles (sizes not multiples of 4), paddings 0..2, channel counts off the
+// vector width, batch 2, residual and activation, 1 and 2 threads.
+TEST(FusedConvNhwc, WinogradMatchesReference) {
+  struct Case {
+    int64_t batch, in_c, out_c, h, w, pad;
+  };
+  for (const Case& c : {Case{1, 64, 64, 56, 56, 1},     // ResNet layer 1
+                        Case{2, 45, 37, 21, 19, 1},     // edge tiles, odd channels, batch 2
+                        Case{1, 32, 24, 28, 27, 0},     // no padding
+                        Case{1, 16, 40, 26, 23, 2},     // padding 2
+                        Case{1, 96, 24, 40, 40, 1}}) {  // PaddleOCR det's head
+    const ConvCase conv{c.batch, c.in_c, c.out_c, c.h, c.w, 3, 3, 1, c.pad, 1, 1, true};
+    const int64_t out_h = c.h + 2 * c.pad - 2, out_w = c.w + 2 * c.pad - 2;
+    ASSERT_TRUE(cpu::winograd_pays_off(
+        cpu::WinogradShape{c.batch, c.in_c, c.out_c, c.h, c.w, out_h, out_w, c.pad, c.pad}))
+        << "the case must take the Winograd path";
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(::testing::PrintToString(conv) + " threads " + std::to_string(threads));
+      OpTest plain = make_conv_nhwc(conv, 71);
+      // F(4x4, 3x3) rounds about 10x more than a direct sum: outputs are sums
+      // of 9·C products of values in [-1, 1], with a standard deviation of
+      // sqrt(C) (8 for C = 64), and errors reach 3e-5 of it (2.4e-4 for
+      // C = 96). 5e-4 is 6e-5 of that scale, 1.5e-5 of the largest outputs.
+      plain.expect_fast_matches_reference(5e-4f, threads);
+      OpTest fused = make_conv_nhwc(conv, 72);
+      fused.input("sum", random_tensor({c.batch, out_h, out_w, c.out_c}, 73, -3.0f, 3.0f));
+      Node carrier;
+      set_fused_activation(carrier, cpu::Activation{cpu::ActivationKind::kClip, 0.0f, 6.0f});
+      for (auto& [key, value] : carrier.attrs) fused.attr(key, value);
+      fused.expect_fast_matches_reference(5e-4f, threads);
     }
   }
 }

@@ -2,6 +2,8 @@
 // ConvTransposeNhwc), float32 with constant weights:
 //
 //   depthwise (group == C == M)   run_window_nhwc, SIMD over channels
+//   3x3, stride 1, group 1        Winograd F(4x4, 3x3) (winograd.h) where its
+//                                 cost estimate beats the GEMM's
 //   everything else               per group a GEMM, the weights packed once
 //                                 as its right operand:
 //       Y_g[pixels, M_g] = A[pixels, kh*kw*C_g] · W_g[kh*kw*C_g, M_g]
@@ -23,6 +25,7 @@
 #include "kernels/cpu/parallel_chunks.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/window_nhwc.h"
+#include "kernels/cpu/winograd.h"
 #include "kernels/fused.h"
 #include "kernels/layout.h"
 
@@ -98,6 +101,10 @@ class ConvNhwcKernel final : public PreparedKernel {
           depthwise_weights_[static_cast<size_t>(t * g.out_c + c)] = w.data<float>()[c * taps + t];
       return;
     }
+    if (is_winograd_shape() && winograd_pays_off(winograd_shape())) {
+      winograd_ = winograd_weights(w.data<float>(), g.out_c, g.in_c);
+      return;
+    }
     const int64_t mg = g.out_c_per_group(), k = g.gemm_k();
     for (int64_t grp = 0; grp < g.group; ++grp) {
       const std::vector<float> by_tap = weights_by_tap(g, w.data<float>(), grp);
@@ -107,6 +114,13 @@ class ConvNhwcKernel final : public PreparedKernel {
 
   bool is_depthwise() const {
     return g_.group == g_.in_c && g_.group == g_.out_c && g_.group > 1 && window_nhwc_supported(depthwise_shape());
+  }
+  bool is_winograd_shape() const {
+    return g_.k_h == 3 && g_.k_w == 3 && g_.stride_h == 1 && g_.stride_w == 1 && g_.dil_h == 1 && g_.dil_w == 1 &&
+           g_.group == 1;
+  }
+  WinogradShape winograd_shape() const {
+    return WinogradShape{g_.batch, g_.in_c, g_.out_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.pad_t, g_.pad_l};
   }
   DepthwiseConvShape depthwise_shape() const {
     return DepthwiseConvShape{g_.batch, g_.in_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.k_h, g_.k_w,
@@ -127,6 +141,18 @@ class ConvNhwcKernel final : public PreparedKernel {
       job.residual = sum;
       job.activation = act_;
       run_window_nhwc(job, ctx.pool);
+      return Status::ok();
+    }
+    if (!winograd_.empty()) {
+      WinogradJob job;
+      job.shape = winograd_shape();
+      job.weights = &winograd_;
+      job.input = x;
+      job.output = y;
+      job.bias = bias_.empty() ? nullptr : bias_.data();
+      job.residual = sum;
+      job.activation = act_;
+      winograd_conv(job, im2col_scratch(static_cast<size_t>(winograd_scratch_floats(job.shape))), ctx.pool);
       return Status::ok();
     }
     for (int64_t grp = 0; grp < g_.group; ++grp) run_group(x, sum, y, grp, ctx.pool);
@@ -182,7 +208,8 @@ class ConvNhwcKernel final : public PreparedKernel {
   Activation act_;
   std::vector<float> bias_;
   std::vector<float> depthwise_weights_;
-  std::vector<PackedMatrix> packed_;  // per group
+  std::vector<PackedMatrix> packed_;    // per group (GEMM path)
+  std::vector<PackedMatrix> winograd_;  // per transform position (Winograd path)
 };
 
 // The NCHW layout of a channels-last op's input/weight shapes.

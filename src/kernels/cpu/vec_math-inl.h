@@ -259,6 +259,24 @@ HWY_INLINE void Transform(const float* in, float* out, size_t n, const Fn& fn) {
 }
 
 // out[i] = act(in[i]); in == out is allowed.
+// The activation of one vector (a switch per call: for kernels that finish
+// vectors one by one, such as transforms).
+template <class D, class V>
+HWY_INLINE V ActivateVector(const Activation& act, D d, V x) {
+  switch (act.kind) {
+    case ActivationKind::kNone: return x;
+    case ActivationKind::kRelu: return Relu(d, x);
+    case ActivationKind::kClip: return ClampKeepNaN(d, x, hn::Set(d, act.alpha), hn::Set(d, act.beta));
+    case ActivationKind::kLeakyRelu: return LeakyRelu(d, x, act.alpha);
+    case ActivationKind::kSigmoid: return Sigmoid(d, x);
+    case ActivationKind::kHardSigmoid: return HardSigmoid(d, x, act.alpha, act.beta);
+    case ActivationKind::kHardSwish: return HardSwish(d, x);
+    case ActivationKind::kTanh: return FastTanh(d, x);
+    case ActivationKind::kSilu: return hn::Mul(x, Sigmoid(d, x));
+  }
+  return x;
+}
+
 inline void ActivationTransform(const Activation& act, const float* in, float* out, size_t n) {
   const float alpha = act.alpha, beta = act.beta;
   switch (act.kind) {
