@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+
+#include "base/buffer.h"
 #include <limits>
 #include <new>
 
@@ -34,29 +36,38 @@ Status validate_shape(DType dtype, std::span<const int64_t> shape, const std::st
   return Status::ok();
 }
 
-std::shared_ptr<void> allocate_aligned(size_t bytes) {
+std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero) {
   const size_t padded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-  void* p = ::operator new(padded ? padded : kTensorAlignment, std::align_val_t(kTensorAlignment),
-                           std::nothrow);
+  const size_t size = padded ? padded : kTensorAlignment;
+  void* p = zero ? allocate_zeroed_buffer(size) : allocate_buffer(size);
   if (!p) return nullptr;
-  std::memset(p, 0, padded ? padded : kTensorAlignment);
-  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kTensorAlignment)); });
+  return std::shared_ptr<void>(p, [size](void* q) { free_buffer(q, size); });
 }
 
-Result<Tensor> Tensor::allocate(DType dtype, Shape shape) {
+namespace {
+
+Result<Tensor> allocate_tensor(DType dtype, Shape shape, bool zero) {
   if (!dtype_is_supported(dtype))
     return unsupported("tensors of dtype ", dtype_name(dtype), " are not supported");
   ISKRA_RETURN_IF_ERROR(validate_shape(dtype, shape, "tensor"));
   const size_t bytes = static_cast<size_t>(shape_element_count(shape)) * dtype_size(dtype);
-  auto block = allocate_aligned(bytes);
+  auto block = allocate_aligned(bytes, zero);
   if (!block) return out_of_memory("cannot allocate ", bytes, " bytes for a ", dtype_name(dtype),
                                    shape_to_string(shape), " tensor");
   void* data = block.get();
-  return Tensor(dtype, std::move(shape), data, std::move(block));
+  return Tensor::shared(dtype, std::move(shape), data, std::move(block));
+}
+
+}  // namespace
+
+Result<Tensor> Tensor::allocate(DType dtype, Shape shape) { return allocate_tensor(dtype, std::move(shape), true); }
+
+Result<Tensor> Tensor::allocate_uninitialized(DType dtype, Shape shape) {
+  return allocate_tensor(dtype, std::move(shape), false);
 }
 
 Result<Tensor> Tensor::clone() const {
-  ISKRA_ASSIGN_OR_RETURN(Tensor copy, allocate(dtype_, shape_));
+  ISKRA_ASSIGN_OR_RETURN(Tensor copy, allocate_uninitialized(dtype_, shape_));
   if (byte_size()) std::memcpy(copy.raw_data(), data_, byte_size());
   return copy;
 }

@@ -26,7 +26,9 @@ Status validate_shape(DType dtype, std::span<const int64_t> shape, const std::st
 
 // Aligned, zero-initialized heap block; nullptr on failure or when bytes == 0
 // would still return a valid distinct pointer.
-std::shared_ptr<void> allocate_aligned(size_t bytes);
+// kTensorAlignment-aligned storage of at least `bytes` (zero-filled unless
+// zero is false); nullptr when out of memory.
+std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero = true);
 inline constexpr size_t kTensorAlignment = 64;
 
 class Tensor {
@@ -35,6 +37,9 @@ class Tensor {
 
   // A new zero-filled tensor; fails on invalid/overflowing shapes or OOM.
   static Result<Tensor> allocate(DType dtype, Shape shape);
+  // The same, with contents left undefined: for a caller that writes every
+  // element (copies of weights, folded constants), skipping a pass over memory.
+  static Result<Tensor> allocate_uninitialized(DType dtype, Shape shape);
   // A view of memory owned elsewhere; the caller keeps it alive.
   static Tensor view(DType dtype, Shape shape, void* data) {
     return Tensor(dtype, std::move(shape), data, nullptr);

@@ -446,7 +446,7 @@ class LayoutChooser {
         const int64_t count = t.element_count();
         const int64_t groups = i == 1 ? 2 : 1;  // roi: starts, then ends
         if (t.rank() != 1 || count != 4 * groups) return false;
-        auto allocated = Tensor::allocate(t.dtype(), t.shape());
+        auto allocated = Tensor::allocate_uninitialized(t.dtype(), t.shape());
         if (!allocated.is_ok()) return false;
         Tensor out = std::move(allocated).value();
         const auto* src = static_cast<const std::byte*>(t.raw_data());

@@ -55,12 +55,15 @@ int fold_conv_batch_norm(Graph& graph) {
     std::vector<float> scale, shift;
     if (!batch_norm_affine(graph, bn, channels, scale, shift)) continue;
 
-    auto new_w = Tensor::allocate(DType::kF32, w->shape());
-    auto new_b = Tensor::allocate(DType::kF32, {channels});
+    // The weights are scaled in place when nothing else can see them (the
+    // usual case: a copy of 100 MB of weights saved at load), else copied.
+    Tensor* in_place = passes::exclusive_constant_f32(graph, conv.inputs[1], consumers);
+    auto new_w = in_place ? Result<Tensor>(Tensor()) : Tensor::allocate_uninitialized(DType::kF32, w->shape());
+    auto new_b = Tensor::allocate_uninitialized(DType::kF32, {channels});
     if (!new_w || !new_b) continue;  // out of memory: leave the graph as it is
     const int64_t per_channel = w->element_count() / channels;
     const float* w_in = w->data<float>();
-    float* w_out = new_w->data<float>();
+    float* w_out = in_place ? in_place->data<float>() : new_w->data<float>();
     float* b_out = new_b->data<float>();
     for (int64_t m = 0; m < channels; ++m) {
       for (int64_t k = 0; k < per_channel; ++k) w_out[m * per_channel + k] = w_in[m * per_channel + k] * scale[size_t(m)];
@@ -68,7 +71,7 @@ int fold_conv_batch_norm(Graph& graph) {
     }
     const std::string base = conv.name.empty() ? graph.value(y).name : conv.name;
     conv.inputs.resize(3);
-    conv.inputs[1] = graph.add_constant(base + "/folded_weight", std::move(new_w).value());
+    if (!in_place) conv.inputs[1] = graph.add_constant(base + "/folded_weight", std::move(new_w).value());
     conv.inputs[2] = graph.add_constant(base + "/folded_bias", std::move(new_b).value());
     conv.outputs[0] = bn.outputs[0];
     dead[static_cast<size_t>(readers[0])] = true;

@@ -51,24 +51,26 @@ int fold_conv_affine(Graph& graph) {
       const Tensor* bias = conv.has_input(2) ? passes::constant_f32(graph, conv.inputs[2]) : nullptr;
       if (conv.has_input(2) && (!bias || bias->element_count() != channels)) continue;
 
-      auto new_w = Tensor::allocate(DType::kF32, w->shape());
-      auto new_b = Tensor::allocate(DType::kF32, {channels});
+      const bool scale = op.op == OpKind::Mul;
+      // Scaled in place when nothing else can see the weights; a shift leaves them as they are.
+      Tensor* in_place = scale ? passes::exclusive_constant_f32(graph, conv.inputs[1], consumers) : nullptr;
+      auto new_w = in_place || !scale ? Result<Tensor>(Tensor()) : Tensor::allocate_uninitialized(DType::kF32, w->shape());
+      auto new_b = Tensor::allocate_uninitialized(DType::kF32, {channels});
       if (!new_w || !new_b) continue;
       const int64_t per_channel = w->element_count() / channels;
       const float* w_in = w->data<float>();
-      float* w_out = new_w->data<float>();
+      float* w_out = in_place ? in_place->data<float>() : scale ? new_w->data<float>() : nullptr;
       float* b_out = new_b->data<float>();
-      const bool scale = op.op == OpKind::Mul;
       for (int64_t m = 0; m < channels; ++m) {
         const float v = values[static_cast<size_t>(m)];
         const float b = bias ? bias->data<float>()[m] : 0.0f;
-        for (int64_t k = 0; k < per_channel; ++k)
-          w_out[m * per_channel + k] = scale ? w_in[m * per_channel + k] * v : w_in[m * per_channel + k];
+        if (scale)
+          for (int64_t k = 0; k < per_channel; ++k) w_out[m * per_channel + k] = w_in[m * per_channel + k] * v;
         b_out[m] = scale ? b * v : b + v;
       }
       const std::string base = conv.name.empty() ? graph.value(y).name : conv.name;
       conv.inputs.resize(3);
-      conv.inputs[1] = graph.add_constant(base + (scale ? "/scaled_weight" : "/weight"), std::move(new_w).value());
+      if (scale && !in_place) conv.inputs[1] = graph.add_constant(base + "/scaled_weight", std::move(new_w).value());
       conv.inputs[2] = graph.add_constant(base + (scale ? "/scaled_bias" : "/shifted_bias"), std::move(new_b).value());
       conv.outputs[0] = op.outputs[0];
       dead[r] = true;

@@ -50,4 +50,12 @@ const Tensor* constant_f32(const Graph& graph, int value) {
   return &*v.constant;
 }
 
+Tensor* exclusive_constant_f32(Graph& graph, int value, const std::vector<std::vector<int>>& consumers) {
+  if (!constant_f32(graph, value) || is_graph_output(graph, value)) return nullptr;
+  if (consumers[static_cast<size_t>(value)].size() != 1) return nullptr;
+  Tensor& t = *graph.value(value).constant;
+  if (!t.owner() || t.owner().use_count() != 1 || t.owner().get() != t.raw_data()) return nullptr;
+  return &t;
+}
+
 }  // namespace iskra::passes

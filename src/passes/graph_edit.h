@@ -22,4 +22,11 @@ void remove_nodes(Graph& graph, const std::vector<bool>& dead);
 // The value of a constant input as float32, or nullptr.
 const Tensor* constant_f32(const Graph& graph, int value);
 
+// The float32 constant `value` as a tensor a pass may rewrite in place: read
+// by `readers` nodes only (1 for a weight folded into its one Conv), not a
+// graph output, and its storage owned by nothing else (no other tensor, no
+// other session's graph, not a view of a mapped file). Else nullptr: the pass
+// makes a new constant.
+Tensor* exclusive_constant_f32(Graph& graph, int value, const std::vector<std::vector<int>>& consumers);
+
 }  // namespace iskra::passes

@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "base/str_cat.h"
@@ -7,6 +8,10 @@
 namespace iskra {
 
 namespace {
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 IoInfo io_info(const Value& v) {
   IoInfo info{v.name, v.dtype, {}, v.shape.has_value()};
   if (v.shape) info.shape = *v.shape;
@@ -23,8 +28,10 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   if (options.optimize && !options.reference_kernels) {
     // Passes rewrite the graph: work on a copy the caller does not share
     // (tensors are shared views, so this copies no weights).
+    const auto start = std::chrono::steady_clock::now();
     model.graph = std::make_shared<Graph>(*model.graph);
     ISKRA_ASSIGN_OR_RETURN(session->pass_stats_, optimize_graph(*model.graph, PassOptions{options.channels_last}));
+    session->timings_.passes_ms = ms_since(start);
   }
   session->model_ = std::move(model);
   session->options_ = options;
@@ -34,7 +41,9 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   if (options.threads > 1) session->pool_ = std::make_unique<ThreadPool>(options.threads);
   const OpTable& ops = options.reference_kernels ? reference_op_table() : default_op_table();
   ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, ops, session->pool_.get()));
+  const auto plan_start = std::chrono::steady_clock::now();
   ISKRA_RETURN_IF_ERROR(session->plan_for_declared_shapes());
+  session->timings_.plan_ms = ms_since(plan_start);
   return session;
 }
 

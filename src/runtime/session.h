@@ -22,6 +22,12 @@ struct SessionOptions {
   bool reference_kernels = false;  // only the scalar reference kernels (the oracle); implies no passes
 };
 
+// Where Session::create spent its time, for `iskra bench`.
+struct SessionTimings {
+  double passes_ms = 0;  // graph passes (folding, fusion, layout)
+  double plan_ms = 0;    // planning at load (shape inference, fast-kernel preparation and weight packing, arena)
+};
+
 struct IoInfo {
   std::string name;
   DType dtype = DType::kUndefined;
@@ -44,6 +50,7 @@ class Session {
   const Graph& graph() const { return *model_.graph; }
   // What the graph passes changed (all zero when they did not run).
   const PassStats& pass_stats() const { return pass_stats_; }
+  const SessionTimings& timings() const { return timings_; }
   // Dtype and shape of each value of graph() in the current plan (after a run).
   const std::vector<Tensor>& planned_values() const { return executor_->planned_values(); }
   // Per-node timings of the main graph since profiling was turned on.
@@ -64,6 +71,7 @@ class Session {
   Model model_;
   SessionOptions options_;
   PassStats pass_stats_;
+  SessionTimings timings_;
   std::vector<IoInfo> inputs_, outputs_;
   std::unique_ptr<ThreadPool> pool_;  // declared before executor_: outlives it
   std::unique_ptr<GraphExecutor> executor_;

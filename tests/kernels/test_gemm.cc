@@ -246,6 +246,39 @@ TEST(Gemm, SkinnyTimesPackedWeights) {
   for (int64_t m : {1, 2, 3, 4}) check_all_overloads(Problem(m, 1000, 2048), GemmEpilogue{});
 }
 
+// B given as blocks of rows from interleaved strided views (a conv's taps:
+// row (t, c) of B is W[m][c][t]) packs to the same operand as B written out
+// row-major: the products are bit-identical, for K longer and shorter than
+// the packing's row chunks, and N not a multiple of the panel width.
+TEST(Gemm, PackedFromRowBlocksEqualsPackedFromRows) {
+  for (auto [channels, taps, n] : {std::tuple<int64_t, int64_t, int64_t>{5, 9, 7}, {130, 9, 50}, {64, 1, 100},
+                                   {200, 4, 33}}) {
+    const int64_t k = channels * taps, m = 37;
+    const std::vector<float> w = random_values(static_cast<size_t>(n * channels * taps), 31);  // [n][channels][taps]
+    std::vector<float> rows(static_cast<size_t>(k * n));  // row t * channels + c, column j
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          rows[static_cast<size_t>((t * channels + c) * n + j)] = w[static_cast<size_t>((j * channels + c) * taps + t)];
+    std::vector<MatrixView> views;
+    std::vector<int64_t> counts;
+    for (int64_t t = 0; t < taps; ++t) {
+      views.push_back(MatrixView{w.data() + t, taps, channels * taps});
+      counts.push_back(channels);
+    }
+    const PackedMatrix from_blocks = PackedMatrix::pack_right_blocks(views, counts, n);
+    const PackedMatrix from_rows = PackedMatrix::pack_right(MatrixView{rows.data(), n, 1}, k, n);
+    ASSERT_EQ(from_blocks.byte_size(), from_rows.byte_size());
+    EXPECT_EQ(std::memcmp(from_blocks.data(), from_rows.data(), from_rows.byte_size()), 0)
+        << "channels " << channels << " taps " << taps << " n " << n;
+    const std::vector<float> a = random_values(static_cast<size_t>(m * k), 32);
+    std::vector<float> c1(static_cast<size_t>(m * n)), c2(c1.size());
+    gemm(m, n, k, MatrixView{a.data(), k, 1}, from_blocks, c1.data(), n, GemmEpilogue{}, nullptr);
+    gemm_reference(m, n, k, MatrixView{a.data(), k, 1}, MatrixView{rows.data(), n, 1}, c2.data(), n, GemmEpilogue{});
+    for (size_t i = 0; i < c1.size(); ++i) ASSERT_NEAR(c1[i], c2[i], 1e-4f * (1 + std::fabs(c2[i]))) << i;
+  }
+}
+
 // Each C element is summed in the same order whatever the thread count, so
 // results must be bit-identical (and correct).
 TEST(Gemm, ThreadsGiveBitIdenticalResults) {

@@ -122,6 +122,35 @@ TEST(Passes, ResidualBlockFoldsAndFuses) {
   EXPECT_EQ(b.g->nodes.size(), 7u) << "the caller's graph must not be changed";
 }
 
+// Folding rewrites a weight in place only when nothing else can see it: the
+// caller's graph keeps its values; a session that owns the only copy folds
+// without a new constant.
+TEST(Passes, FoldsInPlaceOnlyWhatNobodyElseSees) {
+  Builder b;
+  b.input("x");
+  b.conv_bn("x", "y", 3, 4, 90);
+  b.output("y");
+  const std::vector<float> before(b.g->value(b.ids["y_w"]).constant->span<float>().begin(),
+                                  b.g->value(b.ids["y_w"]).constant->span<float>().end());
+  const std::vector<Tensor> inputs = {random_f32({1, 3, 5, 5}, 91)};
+  const auto reference = run(b.g, inputs, false);
+  expect_close(reference, run(b.g, inputs, true), 1e-5f);
+  const auto after = b.g->value(b.ids["y_w"]).constant->span<float>();
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), after.begin())) << "the caller's weights changed";
+
+  // A graph nobody else holds, with weights nobody else shares: folded in place.
+  Graph alone = *b.g;
+  for (Value& v : alone.values)
+    if (v.constant) v.constant = v.constant->clone().value();
+  const int w = b.ids["y_w"];
+  const void* storage = alone.value(w).constant->raw_data();
+  EXPECT_EQ(fold_conv_batch_norm(alone), 1);
+  EXPECT_EQ(alone.nodes.size(), 1u);
+  ASSERT_EQ(alone.nodes[0].inputs[1], w) << "the weight value is kept";
+  EXPECT_EQ(alone.value(w).constant->raw_data(), storage) << "folded in place";
+  EXPECT_FALSE(std::equal(before.begin(), before.end(), alone.value(w).constant->span<float>().begin()));
+}
+
 TEST(Passes, SiluAndClipFuseIdentityGoes) {
   Builder b;
   b.input("x");

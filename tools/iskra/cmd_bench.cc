@@ -102,6 +102,7 @@ class Progress {
 struct BenchResult {
   std::string format;
   double load_ms = 0;
+  double import_ms = 0, passes_ms = 0, plan_ms = 0;  // parts of load_ms
   double first_run_ms = 0;
   LatencyStats latency;
   double peak_rss_mb = 0;
@@ -138,6 +139,9 @@ Result<BenchResult> bench(const BenchOptions& options, const std::vector<InputFi
   Session& session = *loaded.session;
   r.format = loaded.format;
   r.load_ms = loaded.load_ms;
+  r.import_ms = loaded.import_ms;
+  r.passes_ms = session.timings().passes_ms;
+  r.plan_ms = session.timings().plan_ms;
   ISKRA_ASSIGN_OR_RETURN(r.inputs, make_inputs(session, given));
   for (const IoInfo& info : session.inputs()) r.input_names.push_back(info.name);
 
@@ -173,7 +177,8 @@ void print_text(const BenchOptions& options, const BenchResult& r) {
   std::cout << "\n";
   std::cout << "threads:    " << options.session.threads << "; kernels: " << kernels_text(options.session) << "\n";
   std::cout << "nodes:      " << r.nodes << " (" << r.fast_nodes << " fast, " << r.dynamic_nodes << " dynamic)\n";
-  std::cout << "load:       " << format_fixed(r.load_ms, 2) << " ms\n";
+  std::cout << "load:       " << format_fixed(r.load_ms, 2) << " ms (import " << format_fixed(r.import_ms, 1)
+            << ", passes " << format_fixed(r.passes_ms, 1) << ", plan " << format_fixed(r.plan_ms, 1) << ")\n";
   std::cout << "first run:  " << format_fixed(r.first_run_ms, 2) << " ms\n";
   std::cout << "latency:    " << options.runs << " runs after " << options.warmup << " warmup (ms)\n";
   std::cout << "            min " << format_fixed(l.min, 3) << "  median " << format_fixed(l.median, 3) << "  p90 "
@@ -200,6 +205,7 @@ void print_json(const BenchOptions& options, const BenchResult& r) {
   j["runs"] = options.runs;
   j["warmup"] = options.warmup;
   j["load_ms"] = r.load_ms;
+  j["load_parts_ms"] = {{"import", r.import_ms}, {"passes", r.passes_ms}, {"plan", r.plan_ms}};
   j["first_run_ms"] = r.first_run_ms;
   j["latency_ms"] = {{"min", l.min}, {"median", l.median}, {"p90", l.p90},
                      {"p99", l.p99}, {"mean", l.mean},     {"max", l.max}};

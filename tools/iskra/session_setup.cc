@@ -92,6 +92,7 @@ Result<LoadedSession> load_session(const std::string& model_path, const SessionO
   const long long start = now_ns();
   ISKRA_ASSIGN_OR_RETURN(Model model, load_model_file(model_path));
   LoadedSession loaded;
+  loaded.import_ms = elapsed_ms(start);
   loaded.format = model.info.format;
   auto session = Session::create(std::move(model), options);
   if (!session.is_ok()) return session.status().with_context(model_path + ": ");

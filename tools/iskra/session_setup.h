@@ -33,6 +33,7 @@ struct LoadedSession {
   std::unique_ptr<Session> session;
   std::string format;    // of the model file, e.g. "onnx"
   double load_ms = 0;    // file open to Session ready
+  double import_ms = 0;  // of which: reading and importing the file (the rest: Session::timings())
 };
 Result<LoadedSession> load_session(const std::string& model_path, const SessionOptions& options);
 

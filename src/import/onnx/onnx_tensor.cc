@@ -142,7 +142,10 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
   if (!external && raw && raw->size() != bytes)
     return invalid_model(what, ": raw data has ", raw->size(), " bytes, shape ", shape_to_string(shape), " of ",
                          dtype_name(dtype), " needs ", bytes);
-  ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(dtype, shape));
+  // Raw and external data fill every element; the typed fields are checked one by one.
+  const bool filled_whole = external || (raw && elements_per_byte(dtype) == 1);
+  ISKRA_ASSIGN_OR_RETURN(Tensor out, filled_whole ? Tensor::allocate_uninitialized(dtype, shape)
+                                                  : Tensor::allocate(dtype, shape));
   if (external) {
     std::string packed(elements_per_byte(dtype) > 1 ? bytes : 0, '\0');
     void* dst = packed.empty() ? out.raw_data() : packed.data();

@@ -35,16 +35,18 @@ namespace {
 
 using Prepared = Result<std::unique_ptr<PreparedKernel>>;
 
-// W_g [M_g, C_g, kh, kw] (group `grp` of W) as the row-major K × M_g matrix
-// whose row (ky * kw + kx) * C_g + c holds the weights of tap (ky, kx), channel c.
-std::vector<float> weights_by_tap(const Conv2dGeometry& g, const float* w, int64_t grp) {
+// W_g [M_g, C_g, kh, kw] (group `grp` of W) packed as the K × M_g right
+// operand whose row (ky * kw + kx) * C_g + c holds the weights of tap
+// (ky, kx), channel c: per tap, a strided view of W.
+PackedMatrix pack_weights_by_tap(const Conv2dGeometry& g, const float* w, int64_t grp) {
   const int64_t mg = g.out_c_per_group(), cg = g.in_c_per_group(), taps = g.k_h * g.k_w;
-  std::vector<float> out(static_cast<size_t>(taps * cg * mg));
-  for (int64_t m = 0; m < mg; ++m)
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t t = 0; t < taps; ++t)
-        out[static_cast<size_t>((t * cg + c) * mg + m)] = w[((grp * mg + m) * cg + c) * taps + t];
-  return out;
+  std::vector<MatrixView> views;
+  std::vector<int64_t> rows;
+  for (int64_t t = 0; t < taps; ++t) {
+    views.push_back(MatrixView{w + grp * mg * cg * taps + t, taps, cg * taps});
+    rows.push_back(cg);
+  }
+  return PackedMatrix::pack_right_blocks(views, rows, mg);
 }
 
 // Rows [p0, p1) of the im2col matrix of image `x` ([in_h, in_w, C]) for
@@ -105,11 +107,7 @@ class ConvNhwcKernel final : public PreparedKernel {
       winograd_ = winograd_weights(w.data<float>(), g.out_c, g.in_c);
       return;
     }
-    const int64_t mg = g.out_c_per_group(), k = g.gemm_k();
-    for (int64_t grp = 0; grp < g.group; ++grp) {
-      const std::vector<float> by_tap = weights_by_tap(g, w.data<float>(), grp);
-      packed_.push_back(PackedMatrix::pack_right(MatrixView{by_tap.data(), mg, 1}, k, mg));
-    }
+    for (int64_t grp = 0; grp < g.group; ++grp) packed_.push_back(pack_weights_by_tap(g, w.data<float>(), grp));
   }
 
   bool is_depthwise() const {

@@ -361,9 +361,12 @@ void RunGemm(const GemmCall& call, ThreadPool* pool) {
 
 int64_t GemmPanelWidth() { return kPanelWidth; }
 
-// Packs a whole K × D operand view (see GemmOperand) into panels.
-void GemmPackOperand(const float* src, ptrdiff_t stride_k, ptrdiff_t stride_d, int64_t k, int64_t d, float* dst) {
-  PackPanels(src, stride_k, stride_d, k, d, dst);
+// Packs a K × D operand view (see GemmOperand) into panels `panel_stride`
+// floats apart (k · panel width for a whole operand; more when these are
+// some of the rows).
+void GemmPackOperand(const float* src, ptrdiff_t stride_k, ptrdiff_t stride_d, int64_t k, int64_t d,
+                     int64_t panel_stride, float* dst) {
+  PackPanels(src, stride_k, stride_d, k, d, dst, panel_stride);
 }
 
 const char* GemmTargetName() { return hwy::TargetName(HWY_TARGET); }

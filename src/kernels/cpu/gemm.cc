@@ -9,7 +9,9 @@
 
 #include "kernels/cpu/gemm.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <new>
 #include <cstdlib>
 
 #include "kernels/cpu/gemm_internal.h"
@@ -28,17 +30,57 @@ HWY_EXPORT(GemmPackOperand);
 HWY_EXPORT(GemmTargetName);
 
 struct GemmAccess {
-  // Packs the K × D view (element (k, d) at data[k·stride_k + d·stride_d]).
-  static PackedMatrix pack(PackedMatrix::Side side, const float* data, ptrdiff_t stride_k, ptrdiff_t stride_d,
-                           int64_t k, int64_t d) {
+  static PackedMatrix allocate(PackedMatrix::Side side, int64_t k, int64_t d) {
     PackedMatrix p;
     p.side_ = side;
     p.rows_ = side == PackedMatrix::Side::kLeft ? d : k;
     p.cols_ = side == PackedMatrix::Side::kLeft ? k : d;
     p.panel_width_ = HWY_DYNAMIC_DISPATCH(GemmPanelWidth)();
     const int64_t panels = (d + p.panel_width_ - 1) / p.panel_width_;
-    p.data_.resize(static_cast<size_t>(panels * p.panel_width_ * k));
-    HWY_DYNAMIC_DISPATCH(GemmPackOperand)(data, stride_k, stride_d, k, d, p.data_.data());
+    p.size_ = static_cast<size_t>(panels * p.panel_width_ * k);
+    const size_t bytes = std::max<size_t>(p.size_, 1) * sizeof(float);
+    float* data = static_cast<float*>(allocate_buffer(bytes));
+    if (!data) throw std::bad_alloc();  // as the std::vector it replaced did
+    p.data_ = std::unique_ptr<float[], BufferFree>(data, BufferFree{bytes});
+    return p;
+  }
+
+  // Packs the K × D view (element (k, d) at data[k·stride_k + d·stride_d]).
+  static PackedMatrix pack(PackedMatrix::Side side, const float* data, ptrdiff_t stride_k, ptrdiff_t stride_d,
+                           int64_t k, int64_t d) {
+    PackedMatrix p = allocate(side, k, d);
+    HWY_DYNAMIC_DISPATCH(GemmPackOperand)(data, stride_k, stride_d, k, d, k * p.panel_width_, p.data_.get());
+    return p;
+  }
+
+  static PackedMatrix pack_blocks(std::span<const MatrixView> views, std::span<const int64_t> rows, int64_t n) {
+    int64_t k = 0;
+    for (int64_t r : rows) k += r;
+    PackedMatrix p = allocate(PackedMatrix::Side::kRight, k, n);
+    const int64_t width = p.panel_width_, panel_stride = k * width;
+    const size_t blocks = std::min(views.size(), rows.size());
+    std::vector<int64_t> first_row(blocks);  // of each block in K
+    int64_t longest = 0;
+    for (size_t i = 0, k0 = 0; i < blocks; k0 += static_cast<size_t>(rows[i]), ++i) {
+      first_row[i] = static_cast<int64_t>(k0);
+      longest = std::max(longest, rows[i]);
+    }
+    // Panel by panel, and within a panel 64 rows of every block at a time:
+    // blocks that are interleaved views of one tensor (the taps of a conv's
+    // weights) then read each source cache line while it is still cached.
+    constexpr int64_t kRowChunk = 64;
+    for (int64_t l0 = 0; l0 < n; l0 += width) {
+      float* panel = p.data_.get() + l0 / width * panel_stride;
+      for (int64_t r0 = 0; r0 < longest; r0 += kRowChunk) {
+        for (size_t i = 0; i < blocks; ++i) {
+          if (r0 >= rows[i]) continue;
+          const MatrixView& v = views[i];
+          HWY_DYNAMIC_DISPATCH(GemmPackOperand)(v.data + l0 * v.col_stride + r0 * v.row_stride, v.row_stride,
+                                                v.col_stride, std::min(kRowChunk, rows[i] - r0), std::min(width, n - l0),
+                                                panel_stride, panel + (first_row[i] + r0) * width);
+        }
+      }
+    }
     return p;
   }
 };
@@ -49,6 +91,13 @@ PackedMatrix PackedMatrix::pack_left(MatrixView a, int64_t m, int64_t k) {
 
 PackedMatrix PackedMatrix::pack_right(MatrixView b, int64_t k, int64_t n) {
   return GemmAccess::pack(Side::kRight, b.data, b.row_stride, b.col_stride, k, n);
+}
+
+PackedMatrix PackedMatrix::allocate_right(int64_t k, int64_t n) { return GemmAccess::allocate(Side::kRight, k, n); }
+
+PackedMatrix PackedMatrix::pack_right_blocks(std::span<const MatrixView> views, std::span<const int64_t> rows,
+                                             int64_t n) {
+  return GemmAccess::pack_blocks(views, rows, n);
 }
 
 namespace {

@@ -12,9 +12,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
+#include <span>
 #include <vector>
 
+#include "base/buffer.h"
 #include "kernels/cpu/activation.h"
 
 namespace iskra {
@@ -42,18 +45,10 @@ struct GemmEpilogue {
   bool accumulate = false;           // C += product (then bias etc.) instead of C = product
 };
 
-// Allocator for packed panels: 64-byte alignment, so that the micro-kernel's
-// aligned vector loads never straddle cache lines.
-template <typename T>
-struct CacheAlignedAllocator {
-  using value_type = T;
-  static constexpr std::align_val_t kAlignment{64};
-  CacheAlignedAllocator() = default;
-  template <typename U>
-  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
-  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
-  friend bool operator==(const CacheAlignedAllocator&, const CacheAlignedAllocator&) { return true; }
+// Deleter of storage from allocate_buffer (base/buffer.h).
+struct BufferFree {
+  size_t bytes = 0;
+  void operator()(float* p) const { free_buffer(p, bytes); }
 };
 
 // An operand packed once into the micro-kernel's panel layout. Which side it
@@ -71,19 +66,31 @@ class PackedMatrix {
   static PackedMatrix pack_left(MatrixView a, int64_t m, int64_t k);
   // B as the right operand [rows = K, cols = N].
   static PackedMatrix pack_right(MatrixView b, int64_t k, int64_t n);
+  // B as the right operand, its K rows given as consecutive blocks of views
+  // (block i: rows[i] rows of `views[i]`, N columns each), e.g. the taps of a
+  // convolution whose weights are not one strided matrix.
+  static PackedMatrix pack_right_blocks(std::span<const MatrixView> views, std::span<const int64_t> rows, int64_t n);
+
+  // A right operand K × N left unfilled: the caller writes every float of
+  // mutable_data() in the layout above, the padding lanes' zeros included.
+  static PackedMatrix allocate_right(int64_t k, int64_t n);
+  float* mutable_data() { return data_.get(); }
 
   Side side() const { return side_; }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   int64_t panel_width() const { return panel_width_; }
-  size_t byte_size() const { return data_.size() * sizeof(float); }
-  const float* data() const { return data_.data(); }
+  size_t byte_size() const { return size_ * sizeof(float); }
+  const float* data() const { return data_.get(); }
 
  private:
   Side side_ = Side::kLeft;
   int64_t rows_ = 0, cols_ = 0;
   int64_t panel_width_ = 0;
-  std::vector<float, CacheAlignedAllocator<float>> data_;
+  // 64-byte aligned (aligned vector loads never straddle cache lines); the
+  // packing writes every float, padding included, so nothing is zeroed first.
+  std::unique_ptr<float[], BufferFree> data_;
+  size_t size_ = 0;
   friend struct GemmAccess;
 };
 

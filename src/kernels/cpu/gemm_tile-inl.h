@@ -179,16 +179,19 @@ constexpr auto kTileKernels = AllTileKernels(std::make_index_sequence<kTileRows>
 // ---------------------------------------------------------------------------
 // Packing. Panels of a K × L view (element (k, l) at src[k·stride_k + l·stride_l]):
 // panel p holds lanes [p·kPanelWidth, (p+1)·kPanelWidth) for k < kc at
-// dst[p·kc·kPanelWidth + k·kPanelWidth + lane % kPanelWidth]; lanes past L are zero.
+// dst[p·panel_stride + k·kPanelWidth + lane % kPanelWidth] (panel_stride
+// defaults to kc·kPanelWidth); lanes past L are zero.
 
-void PackPanels(const float* src, ptrdiff_t stride_k, ptrdiff_t stride_l, int64_t kc, int64_t lanes, float* dst) {
+void PackPanels(const float* src, ptrdiff_t stride_k, ptrdiff_t stride_l, int64_t kc, int64_t lanes, float* dst,
+                int64_t panel_stride = -1) {
   const DF d;
+  if (panel_stride < 0) panel_stride = kc * kPanelWidth;
   const int64_t full_panels = stride_l == 1 ? lanes / kPanelWidth : 0;
   // Row-major source, whole panels: walk each row once, left to right.
   for (int64_t k = 0; k < kc; ++k) {
     const float* from = src + k * stride_k;
     float* to = dst + k * kPanelWidth;
-    for (int64_t p = 0; p < full_panels; ++p, from += kPanelWidth, to += kc * kPanelWidth) {
+    for (int64_t p = 0; p < full_panels; ++p, from += kPanelWidth, to += panel_stride) {
       for (int64_t v = 0; v < kTileVecs; ++v) hn::Store(hn::LoadU(d, from + v * kLanes), d, to + v * kLanes);
     }
   }
@@ -196,13 +199,16 @@ void PackPanels(const float* src, ptrdiff_t stride_k, ptrdiff_t stride_l, int64_
   for (int64_t l0 = full_panels * kPanelWidth; l0 < lanes; l0 += kPanelWidth) {
     const int64_t width = std::min<int64_t>(kPanelWidth, lanes - l0);
     const float* from = src + l0 * stride_l;
-    float* to = dst + l0 / kPanelWidth * kc * kPanelWidth;
+    float* to = dst + l0 / kPanelWidth * panel_stride;
     for (int64_t k = 0; k < kc; ++k) std::fill_n(to + k * kPanelWidth + width, kPanelWidth - width, 0.0f);
     if (stride_l == 1) {
       for (int64_t k = 0; k < kc; ++k) std::copy_n(from + k * stride_k, width, to + k * kPanelWidth);
-    } else {  // walk each lane along k (contiguous when stride_k == 1)
-      for (int64_t l = 0; l < width; ++l) {
-        for (int64_t k = 0; k < kc; ++k) to[k * kPanelWidth + l] = from[l * stride_l + k * stride_k];
+    } else {  // walk each lane along k (contiguous when stride_k == 1), 64 rows at a time (in L1)
+      for (int64_t k0 = 0; k0 < kc; k0 += 64) {
+        const int64_t k1 = std::min<int64_t>(kc, k0 + 64);
+        for (int64_t l = 0; l < width; ++l) {
+          for (int64_t k = k0; k < k1; ++k) to[k * kPanelWidth + l] = from[l * stride_l + k * stride_k];
+        }
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/parallel_chunks.h"
@@ -158,32 +159,45 @@ HWY_EXPORT(WinogradInputTransform);
 HWY_EXPORT(WinogradOutputTransform);
 
 std::vector<PackedMatrix> winograd_weights(const float* w, int64_t out_c, int64_t in_c) {
-  // G, the filter transform (rows), in double: U = G g Gᵀ is rounded once.
-  static constexpr double kG[kWinogradPatch][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                                   {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  const size_t per_position = static_cast<size_t>(in_c * out_c);
-  std::vector<float> u(kWinogradPositions * per_position);
-  for (int64_t m = 0; m < out_c; ++m) {
-    for (int64_t c = 0; c < in_c; ++c) {
-      const float* g = w + (m * in_c + c) * 9;
-      double gt[kWinogradPatch][3];  // G g
-      for (int64_t i = 0; i < kWinogradPatch; ++i)
-        for (int64_t k = 0; k < 3; ++k)
-          gt[i][k] = kG[i][0] * g[k] + kG[i][1] * g[3 + k] + kG[i][2] * g[6 + k];
-      for (int64_t i = 0; i < kWinogradPatch; ++i) {
-        for (int64_t j = 0; j < kWinogradPatch; ++j) {
-          const double value = gt[i][0] * kG[j][0] + gt[i][1] * kG[j][1] + gt[i][2] * kG[j][2];
-          u[static_cast<size_t>(i * kWinogradPatch + j) * per_position + static_cast<size_t>(c * out_c + m)] =
-              static_cast<float>(value);
-        }
+  // G, the filter transform: U = G g Gᵀ for each 3x3 filter g.
+  static constexpr float kG[kWinogradPatch][3] = {{1.0f / 4, 0, 0},
+                                                  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                                  {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                                  {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                                  {0, 0, 1}};
+  // U_pos is written straight into its packed layout (panels of `width`
+  // output channels, each holding, for every input channel c, `width`
+  // consecutive floats), row by row: input channel c, all m. The loops over
+  // m are contiguous there and in the transposed filters g_t[tap][m].
+  std::vector<PackedMatrix> packed;
+  packed.reserve(kWinogradPositions);
+  for (int64_t pos = 0; pos < kWinogradPositions; ++pos) packed.push_back(PackedMatrix::allocate_right(in_c, out_c));
+  const int64_t width = packed[0].panel_width(), panels = (out_c + width - 1) / width;
+  const auto m_count = static_cast<size_t>(out_c);
+  const auto padded = static_cast<size_t>(panels * width);
+  std::vector<float> g_t(9 * m_count), gg(kWinogradPatch * 3 * padded, 0.0f), row(padded, 0.0f);
+  for (int64_t c = 0; c < in_c; ++c) {
+    for (int64_t m = 0; m < out_c; ++m)
+      for (size_t tap = 0; tap < 9; ++tap) g_t[tap * m_count + static_cast<size_t>(m)] = w[(m * in_c + c) * 9 + static_cast<int64_t>(tap)];
+    for (size_t i = 0; i < kWinogradPatch; ++i) {  // (G g)[i][k] = Σ_a G[i][a] g[a][k]; zero past out_c
+      for (size_t k = 0; k < 3; ++k) {
+        float* out = gg.data() + (i * 3 + k) * padded;
+        const float* g0 = g_t.data() + k * m_count;
+        for (size_t m = 0; m < m_count; ++m)
+          out[m] = kG[i][0] * g0[m] + kG[i][1] * g0[3 * m_count + m] + kG[i][2] * g0[6 * m_count + m];
+      }
+    }
+    for (size_t i = 0; i < kWinogradPatch; ++i) {  // U[i][j] = Σ_k (G g)[i][k] G[j][k]
+      const float* r = gg.data() + i * 3 * padded;
+      for (size_t j = 0; j < kWinogradPatch; ++j) {
+        for (size_t m = 0; m < padded; ++m) row[m] = r[m] * kG[j][0] + r[padded + m] * kG[j][1] + r[2 * padded + m] * kG[j][2];
+        float* dst = packed[i * kWinogradPatch + j].mutable_data() + c * width;
+        for (int64_t p = 0; p < panels; ++p)
+          std::copy_n(row.data() + p * width, width, dst + p * in_c * width);
       }
     }
   }
-  std::vector<PackedMatrix> packed;
-  packed.reserve(kWinogradPositions);
-  for (int64_t pos = 0; pos < kWinogradPositions; ++pos)
-    packed.push_back(PackedMatrix::pack_right(MatrixView{u.data() + pos * per_position, out_c, 1}, in_c, out_c));
   return packed;
 }
 
