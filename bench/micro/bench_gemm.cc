@@ -53,6 +53,7 @@ HWY_AFTER_NAMESPACE();
 #include <ctime>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -118,7 +119,7 @@ std::vector<float> random_values(int64_t n) {
 // Args: m, n, k, threads. Reports GFLOP/s and % of (threads × single-core peak).
 // Wall-clock columns include time lost to other processes; the counters do not (1 thread).
 // kFused: with a conv epilogue (bias per row, ReLU).
-template <Operands kOperands, bool kFused = false>
+template <Operands kOperands, bool kFused = false, bool kColumnBias = false>
 void BM_Gemm(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   const int threads = static_cast<int>(state.range(3));
@@ -130,9 +131,14 @@ void BM_Gemm(benchmark::State& state) {
                                                                          : cpu::PackedMatrix();
   auto pool = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
   cpu::GemmEpilogue epilogue;
-  if (kFused) {
+  if (kFused && !kColumnBias) {
     epilogue.row_bias = bias.data();
     epilogue.activation.kind = cpu::ActivationKind::kRelu;
+  }
+  const std::vector<float> col_bias = random_values(n);
+  if (kFused && kColumnBias) {  // NHWC conv: bias per output channel, ReLU6
+    epilogue.col_bias = col_bias.data();
+    epilogue.activation = {cpu::ActivationKind::kClip, 0.0f, 6.0f};
   }
   auto run = [&] {
     switch (kOperands) {
@@ -185,6 +191,15 @@ void conv_shapes_nhwc(benchmark::internal::Benchmark* b) {
   }
 }
 
+// MobileNetV2's 1x1 convolutions in NHWC: C[H·W, Cout] = X[H·W, Cin] · W,
+// with the bias and ReLU6 epilogue they run with.
+void mobilenet_pointwise_shapes(benchmark::internal::Benchmark* b) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{12544, 16, 32}, {12544, 96, 16}, {3136, 24, 96},
+                         {3136, 144, 24}, {3136, 24, 144}, {784, 192, 32}, {784, 32, 192}, {196, 384, 64},
+                         {196, 64, 384}, {196, 576, 96}, {49, 960, 160}, {49, 160, 960}, {49, 1280, 320}})
+    b->Args({m, n, k, 1});
+}
+
 // Activations × packed weights: FC heads and transformer MatMuls.
 void right_packed_shapes(benchmark::internal::Benchmark* b) {
   for (int64_t threads : {1, 2}) {
@@ -206,6 +221,14 @@ BENCHMARK_TEMPLATE(BM_Gemm, kPackedLeft)->Apply(conv_shapes)->ArgNames({"m", "n"
 BENCHMARK_TEMPLATE(BM_Gemm, kPackedLeft, true)
     ->Args({256, 3136, 64, 1})
     ->Args({64, 3136, 576, 1})
+    ->ArgNames({"m", "n", "k", "thr"})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Gemm, kPackedRight)
+    ->Apply(mobilenet_pointwise_shapes)
+    ->ArgNames({"m", "n", "k", "thr"})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Gemm, kPackedRight, true, true)
+    ->Apply(mobilenet_pointwise_shapes)
     ->ArgNames({"m", "n", "k", "thr"})
     ->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Gemm, kPackedRight)->Apply(conv_shapes_nhwc)->ArgNames({"m", "n", "k", "thr"})->UseRealTime();

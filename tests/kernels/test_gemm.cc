@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -232,6 +233,26 @@ TEST(Gemm, Activations) {
       check_all_overloads(p, d.make(false, false, false, false, act), nullptr, activation_name(act.kind));
       check_all_overloads(p, d.make(true, true, true, true, act), nullptr, activation_name(act.kind));
     }
+  }
+}
+
+// NaN in the products stays NaN through the fused ReLU, Clip and LeakyRelu
+// (the reference's compare-and-select semantics), and only where it belongs:
+// every output of a row of A holding a NaN, no other output.
+TEST(Gemm, NaNSurvivesFusedActivations) {
+  const int64_t m = 9, n = 50, k = 40;
+  std::vector<float> a = random_values(static_cast<size_t>(m * k), 3), b = random_values(static_cast<size_t>(k * n), 4);
+  a[static_cast<size_t>(5 * k + 7)] = std::numeric_limits<float>::quiet_NaN();  // row 5
+  const PackedMatrix packed = PackedMatrix::pack_right(MatrixView{b.data(), n, 1}, k, n);
+  for (const Activation& act : {Activation{ActivationKind::kRelu, 0, 0}, Activation{ActivationKind::kClip, -0.5f, 0.5f},
+                                Activation{ActivationKind::kLeakyRelu, 0.1f, 0}}) {
+    GemmEpilogue e;
+    e.activation = act;
+    std::vector<float> c(static_cast<size_t>(m * n));
+    gemm(m, n, k, MatrixView{a.data(), k, 1}, packed, c.data(), n, e, nullptr);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        EXPECT_EQ(std::isnan(c[static_cast<size_t>(i * n + j)]), i == 5) << activation_name(act.kind) << " " << i << "," << j;
   }
 }
 

@@ -76,24 +76,27 @@ bool Fusable(ActivationKind kind) {
 }
 
 // Same order and NaN behaviour as gemm_reference: adds left to right, then
-// std::max / std::min / select semantics.
-HWY_INLINE VF FinishVector(const TileEpilogue& e, VF x, size_t r, size_t lane) {
-  const DF d;
-  if (e.row_bias) x = hn::Add(x, hn::Set(d, e.row_bias[r]));
-  if (e.col_bias) x = hn::Add(x, hn::LoadU(d, e.col_bias + lane));
-  if (e.residual) x = hn::Add(x, hn::LoadU(d, e.residual + static_cast<ptrdiff_t>(r) * e.residual_stride + lane));
-  const VF zero = hn::Zero(d);
-  switch (e.activation.kind) {
-    case ActivationKind::kRelu: return hn::IfThenElse(hn::Lt(x, zero), zero, x);
-    case ActivationKind::kClip: {
-      const VF low = hn::Set(d, e.activation.alpha), high = hn::Set(d, e.activation.beta);
-      x = hn::IfThenElse(hn::Lt(x, low), low, x);
-      return hn::IfThenElse(hn::Lt(high, x), high, x);
-    }
-    case ActivationKind::kLeakyRelu:
-      return hn::IfThenElse(hn::Lt(x, zero), hn::Mul(x, hn::Set(d, e.activation.alpha)), x);
-    default: return x;
-  }
+// std::max / std::min / select semantics. Loop-invariant parts of the
+// epilogue (column bias vectors, activation constants) are loaded once per
+// tile by StoreTile; this finishes one vector.
+//
+// x86's max/min return their second operand when either is NaN, and NEON's
+// return NaN: both keep a NaN x as Max(bound, x) / Min(bound, x), so ReLU
+// and Clip take one instruction per bound there (compare and select elsewhere).
+#if HWY_ARCH_X86 || (HWY_ARCH_ARM_A64 && HWY_TARGET == HWY_NEON)
+HWY_INLINE VF MaxKeepNaN(VF bound, VF x) { return hn::Max(bound, x); }
+HWY_INLINE VF MinKeepNaN(VF bound, VF x) { return hn::Min(bound, x); }
+#else
+HWY_INLINE VF MaxKeepNaN(VF bound, VF x) { return hn::IfThenElse(hn::Lt(x, bound), bound, x); }
+HWY_INLINE VF MinKeepNaN(VF bound, VF x) { return hn::IfThenElse(hn::Lt(bound, x), bound, x); }
+#endif
+
+template <ActivationKind kAct>
+HWY_INLINE VF Activate(VF x, VF zero, VF alpha, VF beta) {
+  if constexpr (kAct == ActivationKind::kRelu) return MaxKeepNaN(zero, x);
+  if constexpr (kAct == ActivationKind::kClip) return MinKeepNaN(beta, MaxKeepNaN(alpha, x));
+  if constexpr (kAct == ActivationKind::kLeakyRelu) return hn::IfThenElse(hn::Lt(x, zero), hn::Mul(x, alpha), x);
+  return x;
 }
 
 struct TileArgs {
@@ -128,6 +131,34 @@ HWY_INLINE void AccumulateTile(size_t k_begin, size_t k_end, const float* const 
   }
 }
 
+// C tile = acc (+ C when load_c), then with kEpilogue the additions of
+// *t.epilogue and the activation kAct, stored.
+template <ActivationKind kAct, bool kEpilogue, size_t kRows, size_t kVecs>
+HWY_INLINE void StoreTile(const TileArgs& t, VF (&acc)[kRows][kVecs]) {
+  const DF d;
+  const TileEpilogue* e = kEpilogue ? t.epilogue : nullptr;
+  const bool row_bias = e && e->row_bias, col_bias = e && e->col_bias, residual = e && e->residual;
+  VF col[kVecs];
+  HWY_UNROLL(16)
+  for (size_t v = 0; v < kVecs; ++v) col[v] = col_bias ? hn::LoadU(d, e->col_bias + v * kLanes) : hn::Zero(d);
+  const VF zero = hn::Zero(d);
+  const VF alpha = hn::Set(d, e ? e->activation.alpha : 0.0f), beta = hn::Set(d, e ? e->activation.beta : 0.0f);
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    float* c_row = t.c + static_cast<ptrdiff_t>(r) * t.c_stride;
+    const VF rb = row_bias ? hn::Set(d, e->row_bias[r]) : zero;
+    const float* res_row = residual ? e->residual + static_cast<ptrdiff_t>(r) * e->residual_stride : nullptr;
+    HWY_UNROLL(16)
+    for (size_t v = 0; v < kVecs; ++v) {
+      VF sum = t.load_c ? hn::Add(hn::LoadU(d, c_row + v * kLanes), acc[r][v]) : acc[r][v];
+      if (row_bias) sum = hn::Add(sum, rb);
+      if (col_bias) sum = hn::Add(sum, col[v]);
+      if (residual) sum = hn::Add(sum, hn::LoadU(d, res_row + v * kLanes));
+      hn::StoreU(Activate<kAct>(sum, zero, alpha, beta), d, c_row + v * kLanes);
+    }
+  }
+}
+
 template <size_t kRows, size_t kVecs>
 void TileKernel(const TileArgs& t) {
   const DF d;
@@ -151,15 +182,12 @@ void TileKernel(const TileArgs& t) {
     AccumulateTile<kRows, kVecs, 1>(0, k, row, t.k_stride, t.panel, t.fetch.data, acc);
   }
   AccumulateTile<kRows, kVecs, 0>(k, t.kc, row, t.k_stride, t.panel, nullptr, acc);
-  HWY_UNROLL(16)
-  for (size_t r = 0; r < kRows; ++r) {
-    float* c_row = t.c + static_cast<ptrdiff_t>(r) * t.c_stride;
-    HWY_UNROLL(16)
-    for (size_t v = 0; v < kVecs; ++v) {
-      VF sum = t.load_c ? hn::Add(hn::LoadU(d, c_row + v * kLanes), acc[r][v]) : acc[r][v];
-      if (t.epilogue) sum = FinishVector(*t.epilogue, sum, r, v * kLanes);
-      hn::StoreU(sum, d, c_row + v * kLanes);
-    }
+  if (!t.epilogue) return StoreTile<ActivationKind::kNone, false>(t, acc);
+  switch (t.epilogue->activation.kind) {
+    case ActivationKind::kRelu: return StoreTile<ActivationKind::kRelu, true>(t, acc);
+    case ActivationKind::kClip: return StoreTile<ActivationKind::kClip, true>(t, acc);
+    case ActivationKind::kLeakyRelu: return StoreTile<ActivationKind::kLeakyRelu, true>(t, acc);
+    default: return StoreTile<ActivationKind::kNone, true>(t, acc);
   }
 }
 

@@ -237,7 +237,16 @@ HWY_INLINE void MapInPlace(float* data, size_t n, const Fn& fn) {
   const FloatTag d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(fn(d, hn::LoadU(d, data + i)), d, data + i);
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {  // two independent vectors per step
+    const auto y0 = fn(d, hn::LoadU(d, data + i));
+    const auto y1 = fn(d, hn::LoadU(d, data + i + lanes));
+    hn::StoreU(y0, d, data + i);
+    hn::StoreU(y1, d, data + i + lanes);
+  }
+  if (i + lanes <= n) {
+    hn::StoreU(fn(d, hn::LoadU(d, data + i)), d, data + i);
+    i += lanes;
+  }
   if (i == n) return;
   if (n >= lanes) {
     const size_t last = n - lanes;
