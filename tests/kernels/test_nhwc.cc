@@ -58,6 +58,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 2, 3, 1, 1, 1, 1, 1, 0, 1, 1, true},         // 1x1 image
         ConvCase{1, 64, 33, 8, 8, 3, 3, 1, 1, 1, 1, true},       // K = 576
         ConvCase{1, 64, 16, 40, 40, 3, 3, 1, 1, 2, 1, true},     // im2col in several blocks (dilated: no Winograd)
+        ConvCase{2, 3, 32, 33, 31, 3, 3, 2, 1, 1, 1, true},      // MobileNet stem (direct), batch 2, odd sizes
+        ConvCase{1, 3, 64, 45, 45, 7, 7, 2, 3, 1, 1, true},      // ResNet stem (direct)
+        ConvCase{1, 1, 5, 9, 9, 5, 5, 1, 2, 1, 1, false},        // direct, one channel in, 5 out
         ConvCase{1, 16, 16, 12, 12, 3, 3, 1, 1, 1, 16, true},    // depthwise 3x3
         ConvCase{1, 24, 24, 15, 15, 5, 5, 2, 2, 1, 24, false},   // depthwise 5x5 stride 2
         ConvCase{2, 13, 13, 9, 7, 3, 3, 1, 1, 1, 13, true},      // depthwise, channels not a multiple of lanes
@@ -73,6 +76,7 @@ TEST(FusedConvNhwc, ResidualAndEveryActivation) {
                                   {ActivationKind::kSilu}};
   for (const auto& act : acts) {
     for (const ConvCase& c : {ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 1, true},    // im2col GEMM
+                              ConvCase{2, 3, 20, 7, 9, 3, 3, 1, 1, 1, 1, true},   // direct (3 channels in)
                               ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 6, true},    // depthwise
                               ConvCase{2, 6, 10, 7, 9, 1, 1, 1, 0, 1, 1, true}}) {  // pointwise
       OpTest t = make_conv_nhwc(c, 11);

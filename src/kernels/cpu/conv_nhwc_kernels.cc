@@ -2,6 +2,8 @@
 // ConvTransposeNhwc), float32 with constant weights:
 //
 //   depthwise (group == C == M)   run_window_nhwc, SIMD over channels
+//   up to 4 input channels,       direct_conv_nhwc (the stems of mobile nets: 3
+//   kernels up to 3x3             colour channels; a 7x7 stem's weights outgrow L1)
 //   3x3, stride 1, group 1        Winograd F(4x4, 3x3) (winograd.h) where its
 //                                 cost estimate beats the GEMM's
 //   everything else               per group a GEMM, the weights packed once
@@ -21,6 +23,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/conv_common.h"
+#include "kernels/cpu/direct_conv_nhwc.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel_chunks.h"
 #include "kernels/cpu/register.h"
@@ -103,6 +106,10 @@ class ConvNhwcKernel final : public PreparedKernel {
           depthwise_weights_[static_cast<size_t>(t * g.out_c + c)] = w.data<float>()[c * taps + t];
       return;
     }
+    if (g.group == 1 && g.in_c <= kDirectConvMaxInChannels && g.k_h * g.k_w <= kDirectConvMaxTaps) {
+      direct_ = direct_conv_weights(direct_shape(), w.data<float>(), bias ? bias->data<float>() : nullptr);
+      return;
+    }
     if (is_winograd_shape() && winograd_pays_off(winograd_shape())) {
       winograd_ = winograd_weights(w.data<float>(), g.out_c, g.in_c);
       return;
@@ -116,6 +123,10 @@ class ConvNhwcKernel final : public PreparedKernel {
   bool is_winograd_shape() const {
     return g_.k_h == 3 && g_.k_w == 3 && g_.stride_h == 1 && g_.stride_w == 1 && g_.dil_h == 1 && g_.dil_w == 1 &&
            g_.group == 1;
+  }
+  DirectConvShape direct_shape() const {
+    return DirectConvShape{g_.batch, g_.in_c, g_.out_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.k_h, g_.k_w,
+                           g_.stride_h, g_.stride_w, g_.dil_h, g_.dil_w, g_.pad_t, g_.pad_l};
   }
   WinogradShape winograd_shape() const {
     return WinogradShape{g_.batch, g_.in_c, g_.out_c, g_.in_h, g_.in_w, g_.out_h, g_.out_w, g_.pad_t, g_.pad_l};
@@ -139,6 +150,17 @@ class ConvNhwcKernel final : public PreparedKernel {
       job.residual = sum;
       job.activation = act_;
       run_window_nhwc(job, ctx.pool);
+      return Status::ok();
+    }
+    if (!direct_.weights.empty()) {
+      DirectConvJob job;
+      job.shape = direct_shape();
+      job.weights = &direct_;
+      job.input = x;
+      job.output = y;
+      job.residual = sum;
+      job.activation = act_;
+      direct_conv_nhwc(job, ctx.pool);
       return Status::ok();
     }
     if (!winograd_.empty()) {
@@ -208,6 +230,7 @@ class ConvNhwcKernel final : public PreparedKernel {
   std::vector<float> depthwise_weights_;
   std::vector<PackedMatrix> packed_;    // per group (GEMM path)
   std::vector<PackedMatrix> winograd_;  // per transform position (Winograd path)
+  DirectConvWeights direct_;            // few input channels (direct path)
 };
 
 // The NCHW layout of a channels-last op's input/weight shapes.

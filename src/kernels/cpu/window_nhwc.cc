@@ -11,27 +11,7 @@
 #include "hwy/highway.h"
 #include "kernels/cpu/vec_math-inl.h"
 
-#ifndef ISKRA_WINDOW_NHWC_SHARED  // once, not per target
-#define ISKRA_WINDOW_NHWC_SHARED
-namespace iskra::cpu {
-namespace {
-
-// The taps of a window along one axis that fall inside the image: [begin, end).
-struct TapRange {
-  int64_t begin, end;
-};
-
-inline TapRange valid_taps(int64_t origin, int64_t kernel, int64_t dilation, int64_t size) {
-  // origin + k * dilation in [0, size)
-  int64_t begin = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
-  int64_t end = origin >= size ? 0 : std::min(kernel, (size - 1 - origin) / dilation + 1);
-  begin = std::min(begin, end);
-  return {begin, end};
-}
-
-}  // namespace
-}  // namespace iskra::cpu
-#endif  // ISKRA_WINDOW_NHWC_SHARED
+#include "kernels/cpu/taps.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace iskra::cpu {
@@ -174,12 +154,8 @@ void WindowRow(const WindowNhwcJob& job, int64_t n, int64_t oy) {
   r.residual = job.residual ? job.residual + out_row : nullptr;
   r.row_scale = kReduce == WindowReduce::kAverage ? job.inv_count_h[oy] : 1.0f;
   // Interior output columns [inner_begin, inner_end): all kernel columns inside.
-  const int64_t extent_w = (s.kernel_w - 1) * s.dilation_w;
-  const int64_t inner_begin = std::min(s.out_w, (s.pad_left + s.stride_w - 1) / s.stride_w);
-  const int64_t inner_end =
-      std::max(inner_begin, std::min(s.out_w, s.in_w - 1 - extent_w + s.pad_left >= 0
-                                                  ? (s.in_w - 1 - extent_w + s.pad_left) / s.stride_w + 1
-                                                  : 0));
+  const TapRange inner = interior_outputs(s.out_w, s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left);
+  const int64_t inner_begin = inner.begin, inner_end = inner.end;
   // Blocks of four vectors of channels (two cache lines of each pixel), then single vectors.
   const int64_t block_end = channels / (4 * lanes) * (4 * lanes), vector_end = channels / lanes * lanes;
   int64_t c = 0;
