@@ -1,3 +1,9 @@
+// SVE vectors are sizeless: they cannot be array elements, which this file's
+// kernels use, so Arm uses NEON here (as gemm.cc does).
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#endif
+
 #include "kernels/cpu/winograd.h"
 
 #include <algorithm>
