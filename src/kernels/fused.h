@@ -12,5 +12,6 @@ namespace iskra {
 // for an unknown name or a wrong parameter count.
 Result<cpu::Activation> fused_activation(const Node& node);
 void set_fused_activation(Node& node, const cpu::Activation& act);
+bool has_fused_activation(const Node& node);
 
 }  // namespace iskra

@@ -20,7 +20,12 @@
 //              Pad, Slice, Softmax, Reduce* (keepdims), the global pools (as
 //              ReduceMean/ReduceMax over axes 1, 2), BatchNormalization (as
 //              Mul and Add with per-channel constants); a Transpose reading a
-//              twin composes the permutations.
+//              twin composes the permutations, and when they cancel its output
+//              is the twin itself (an alias, no node).
+//   NHWC→NCHW  a Transpose with perm [0, 3, 1, 2] of a value without a twin
+//              makes no node: its input is the output's twin. Graphs that are
+//              channels-last already (TFLite, tf2onnx) wrap each conv in such
+//              transposes; with the alias above they cancel.
 //   others     read NCHW: a value that only exists as a twin gets a Transpose
 //              back, made once and shared; so do graph outputs.
 #include <algorithm>
@@ -98,7 +103,10 @@ class LayoutChooser {
       : graph_(graph),
         twin_(graph.values.size(), kNoValue),
         available_(graph.values.size(), false),
-        permuted_constant_(graph.values.size(), kNoValue) {
+        permuted_constant_(graph.values.size(), kNoValue),
+        alias_(graph.values.size(), kNoValue),
+        is_graph_output_(graph.values.size(), false) {
+    for (int id : graph.outputs) is_graph_output_[static_cast<size_t>(id)] = true;
     for (int id : graph.inputs) available_[static_cast<size_t>(id)] = true;
     for (int id : graph.captures)
       if (id != kNoValue) available_[static_cast<size_t>(id)] = true;
@@ -110,6 +118,8 @@ class LayoutChooser {
     std::vector<Node> nodes = std::move(graph_.nodes);
     graph_.nodes.clear();
     for (Node& node : nodes) {
+      for (int& id : node.inputs)
+        if (id != kNoValue && alias_[static_cast<size_t>(id)] != kNoValue) id = alias_[static_cast<size_t>(id)];
       if (convert_anchor(node) || convert_follower(node)) {
         ++converted_;
         continue;
@@ -138,18 +148,23 @@ class LayoutChooser {
     const std::string name = v.name + suffix;
     const DType dtype = v.dtype;
     const int id = graph_.add_value(name, dtype);
-    twin_.push_back(kNoValue);
-    available_.push_back(true);
-    permuted_constant_.push_back(kNoValue);
+    track_new_value();
     return id;
   }
 
   int add_constant(const std::string& name, Tensor t) {
     const int id = graph_.add_constant(name, std::move(t));
+    track_new_value();
+    return id;
+  }
+
+  // Per-value state for a value the pass added (available, no twin, no alias).
+  void track_new_value() {
     twin_.push_back(kNoValue);
     available_.push_back(true);
     permuted_constant_.push_back(kNoValue);
-    return id;
+    alias_.push_back(kNoValue);
+    is_graph_output_.push_back(false);
   }
 
   void emit_transpose(const std::string& name, int from, int to, const Perm& perm) {
@@ -366,18 +381,33 @@ class LayoutChooser {
   // Transpose of a twin: one Transpose with composed permutations, whose
   // output is the NCHW-meaning value itself.
   bool convert_transpose(Node& node) {
-    if (!has_twin(node.inputs[0]) || node.outputs.size() != 1) return false;
+    if (node.outputs.size() != 1 || node.inputs.size() != 1) return false;
+    const int in = node.inputs[0], out = node.outputs[0];
     std::vector<int64_t> perm = node.attr_ints("perm");
     if (perm.empty()) perm = {3, 2, 1, 0};
     if (perm.size() != 4) return false;
+    if (!has_twin(in)) {
+      // NHWC -> NCHW of a channels-last value: that value is the output's twin.
+      if (perm != std::vector<int64_t>(kNhwcToNchw.begin(), kNhwcToNchw.end()) || is_constant(in) ||
+          !available_[static_cast<size_t>(in)] || is_graph_output_[static_cast<size_t>(out)])
+        return false;
+      twin_[static_cast<size_t>(out)] = in;
+      available_[static_cast<size_t>(out)] = false;
+      return true;
+    }
     for (int64_t& p : perm) {
       const auto axis = nhwc_axis(p);
       if (!axis || p < 0) return false;
       p = *axis;
     }
+    const int twin = twin_[static_cast<size_t>(in)];
+    available_[static_cast<size_t>(out)] = true;
+    if (perm == std::vector<int64_t>{0, 1, 2, 3} && !is_graph_output_[static_cast<size_t>(out)]) {
+      alias_[static_cast<size_t>(out)] = twin;  // the permutations cancel: later readers read the twin
+      return true;
+    }
     node.attrs["perm"] = perm;
-    node.inputs[0] = twin_[static_cast<size_t>(node.inputs[0])];
-    available_[static_cast<size_t>(node.outputs[0])] = true;
+    node.inputs[0] = twin;
     graph_.nodes.push_back(std::move(node));
     return true;
   }
@@ -553,6 +583,8 @@ class LayoutChooser {
   std::vector<int> twin_;               // per value: its NHWC twin, or kNoValue
   std::vector<bool> available_;         // per value: computed (or input, constant) in its own layout
   std::vector<int> permuted_constant_;  // per constant: its permuted copy, or kNoValue
+  std::vector<int> alias_;              // per value: the value that holds the same tensor, or kNoValue
+  std::vector<bool> is_graph_output_;
   int converted_ = 0;
 };
 

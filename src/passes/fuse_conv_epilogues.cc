@@ -9,7 +9,10 @@
 //               LeakyRelu, Sigmoid, HardSigmoid, HardSwish or Tanh; or by
 //               Sigmoid(y) and Mul(y, Sigmoid(y)) alone (SiLU / Swish).
 // Only Convs with constant float32 weights are fused: those are the ones the
-// fast kernel handles.
+// fast kernel handles. The pass runs before the layout pass (on Conv) and
+// again after it (on FusedConvNhwc that has no epilogue yet): in graphs that
+// are channels-last already (TFLite), the Add and activation after a conv
+// only follow it directly once the layout pass has removed the transposes.
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -60,6 +63,15 @@ std::optional<Activation> activation_of(const Graph& graph, const Node& node) {
   }
 }
 
+// A Conv, or a FusedConvNhwc with neither residual nor activation yet.
+bool is_bare_conv(const Node& node) {
+  if (node.op == OpKind::Conv) return true;
+  return node.op == OpKind::FusedConvNhwc && !node.has_input(3) && !has_fused_activation(node);
+}
+
+// The op a conv becomes with an epilogue: FusedConv, or FusedConvNhwc as it was.
+OpKind fused_op(OpKind op) { return op == OpKind::Conv ? OpKind::FusedConv : op; }
+
 class EpilogueFuser {
  public:
   EpilogueFuser(Graph& graph, PassStats& stats)
@@ -68,7 +80,7 @@ class EpilogueFuser {
   void run() {
     for (size_t n = 0; n < graph_.nodes.size(); ++n) {
       const Node& node = graph_.nodes[n];
-      if (dead_[n] || node.op != OpKind::Conv || node.outputs.size() != 1 || !node.has_output(0)) continue;
+      if (dead_[n] || !is_bare_conv(node) || node.outputs.size() != 1 || !node.has_output(0)) continue;
       if (!passes::constant_f32(graph_, node.inputs.size() > 1 ? node.inputs[1] : kNoValue)) continue;
       size_t at = fuse_residual(n);
       fuse_activation(at);
@@ -94,7 +106,7 @@ class EpilogueFuser {
     const int other = add.inputs[0] == y ? add.inputs[1] : add.inputs[0];
     if (graph_.value(other).constant) return n;
     Node fused = std::move(graph_.nodes[n]);
-    fused.op = OpKind::FusedConv;
+    fused.op = fused_op(fused.op);
     fused.inputs.resize(3, kNoValue);
     fused.inputs.push_back(other);
     fused.outputs[0] = add.outputs[0];
@@ -118,7 +130,7 @@ class EpilogueFuser {
       const Node& act_node = graph_.nodes[a];
       auto act = activation_of(graph_, act_node);
       if (!act || act_node.inputs.empty() || act_node.inputs[0] != y || act_node.outputs.size() != 1) return;
-      conv.op = OpKind::FusedConv;
+      conv.op = fused_op(conv.op);
       set_fused_activation(conv, *act);
       conv.outputs[0] = act_node.outputs[0];
       dead_[a] = true;
@@ -140,7 +152,7 @@ class EpilogueFuser {
     const int sv = s.outputs[0];
     const bool pairs = (m.inputs[0] == y && m.inputs[1] == sv) || (m.inputs[1] == y && m.inputs[0] == sv);
     if (!pairs || sole_reader(sv) != mul) return;
-    conv.op = OpKind::FusedConv;
+    conv.op = fused_op(conv.op);
     set_fused_activation(conv, Activation{ActivationKind::kSilu});
     conv.outputs[0] = m.outputs[0];
     dead_[sig] = dead_[mul] = true;

@@ -17,7 +17,10 @@ Result<PassStats> optimize_graph(Graph& graph, const PassOptions& options) {
   stats.affines_folded = fold_conv_affine(graph);
   stats.hard_swishes_recognized = recognize_hard_swish(graph);
   fuse_conv_epilogues(graph, stats);
-  if (options.channels_last) stats.channels_last_nodes = choose_channels_last(graph);
+  if (options.channels_last) {
+    stats.channels_last_nodes = choose_channels_last(graph);
+    fuse_conv_epilogues(graph, stats);  // what the layout pass brought next to its convs
+  }
   ISKRA_RETURN_IF_ERROR(verify_graph(graph).with_context("after graph passes: "));
   return stats;
 }

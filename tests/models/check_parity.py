@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Runs the real models with `iskra run` and with ONNX Runtime on the same inputs and
-compares every output: max|diff| <= 1e-4 * max|ref| + 1e-5 (per output, per call).
+"""Runs the real models with `iskra run` and with the format's own runtime (ONNX
+Runtime for .onnx, LiteRT for .tflite) on the same inputs and compares every output:
+max|diff| <= 1e-4 * max|ref| + 1e-5 (per output, per call; a model may set a looser
+relative tolerance for a named output, see scripts/models.py).
 
 The models, their inputs and where their files are come from scripts/models.py
 (scripts/setup installs the files). Recurrent models (Silero VAD) run over several
@@ -46,19 +48,19 @@ RTOL = 1e-4
 ATOL = 1e-5
 
 
-def tolerance(ref) -> float:
+def tolerance(ref, rtol=RTOL) -> float:
     import numpy as np
 
     finite = ref[np.isfinite(ref)] if ref.size else ref
     peak = float(np.max(np.abs(finite))) if finite.size else 0.0
-    return RTOL * peak + ATOL
+    return rtol * peak + ATOL
 
 
-def compare(got, ref):
+def compare(got, ref, rtol=RTOL):
     """(max|diff|, tolerance, problem or None) for one output."""
     import numpy as np
 
-    tol = tolerance(ref.astype(np.float64)) if ref.dtype.kind in "fc" else 0.0
+    tol = tolerance(ref.astype(np.float64), rtol) if ref.dtype.kind in "fc" else 0.0
     if got.shape != ref.shape:
         return float("nan"), tol, f"shape {list(got.shape)} != reference {list(ref.shape)}"
     if got.dtype != ref.dtype:
@@ -100,6 +102,29 @@ class OrtRunner:
 
     def run(self, feed):
         return dict(zip(self.output_names, self.sess.run(None, feed)))
+
+
+class LitertRunner:
+    """LiteRT's interpreter (ai-edge-litert) on one thread, with its default
+    delegate (XNNPACK), as an app runs a .tflite model."""
+
+    def __init__(self, path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=1)
+        self.interp.allocate_tensors()
+        self.inputs = {d["name"]: d["index"] for d in self.interp.get_input_details()}
+        self.outputs = [(d["name"], d["index"]) for d in self.interp.get_output_details()]
+
+    def run(self, feed):
+        for name, value in feed.items():
+            self.interp.set_tensor(self.inputs[name], value)
+        self.interp.invoke()
+        return {name: self.interp.get_tensor(index).copy() for name, index in self.outputs}
+
+
+def reference_runner(path, ort_level):
+    return LitertRunner(path) if Path(path).suffix == ".tflite" else OrtRunner(path, ort_level)
 
 
 def run_iskra(cmd_prefix, model_path, input_files, out_dir, timeout):
@@ -169,8 +194,9 @@ def check_model(m, args, cmd_prefix, emit):
         return
     work = Path(args.work_dir) / m.name
     shutil.rmtree(work, ignore_errors=True)
-    ref_runner = OrtRunner(m.path, args.reference_opt)
+    ref_runner = reference_runner(m.path, args.reference_opt)
     steps = m.make_steps(steps_n)
+    rtol = lambda output: m.rtol.get(output, RTOL)  # noqa: E731
     state_iskra, state_ref = {}, {}
     for k, base_feed in enumerate(steps):
         step_dir = work / f"step{k}"
@@ -198,14 +224,14 @@ def check_model(m, args, cmd_prefix, emit):
         for name, value in ref.items():
             f = out_dir / f"{model_list.sanitize(name)}.npy"
             if not f.is_file():
-                emit(Row(m.name, step, name, float("nan"), tolerance(value), f"no output file {f.name}", cmd))
+                emit(Row(m.name, step, name, float("nan"), tolerance(value, rtol(name)), f"no output file {f.name}", cmd))
                 continue
             try:
                 got[name] = np.load(f, allow_pickle=False)
             except Exception as e:  # noqa: BLE001 - report any unreadable file as a failure
-                emit(Row(m.name, step, name, float("nan"), tolerance(value), f"unreadable {f.name}: {e}", cmd))
+                emit(Row(m.name, step, name, float("nan"), tolerance(value, rtol(name)), f"unreadable {f.name}: {e}", cmd))
                 continue
-            diff, tol, problem = compare(got[name], value)
+            diff, tol, problem = compare(got[name], value, rtol(name))
             emit(Row(m.name, step, name, diff, tol, problem, cmd if problem else None), secs)
         # Feed each runtime its own state for the next chunk.
         for out_name, in_name in m.feedback.items():
@@ -254,6 +280,7 @@ def main(argv=None):
         return 0
 
     if args.self_test:
+        chosen = [m for m in chosen if m.path.suffix == ".onnx"]  # the stand-in is ONNX Runtime
         cmd_prefix = [sys.executable, str(Path(__file__).resolve()), "--as-fake-iskra"]
         label = "fake iskra (ONNX Runtime with basic graph optimizations)"
     else:
@@ -265,10 +292,11 @@ def main(argv=None):
         label = str(iskra)
 
     import onnxruntime
+    from importlib.metadata import version
 
     print(f"candidate: {label}")
-    print(f"reference: onnxruntime {onnxruntime.__version__}, CPUExecutionProvider, "
-          f"graph optimizations: {args.reference_opt}")
+    print(f"reference: .onnx: onnxruntime {onnxruntime.__version__}, CPUExecutionProvider, "
+          f"graph optimizations: {args.reference_opt}; .tflite: ai-edge-litert {version('ai-edge-litert')}, 1 thread")
     print(f"tolerance per output: max|diff| <= {RTOL:g} * max|ref| + {ATOL:g}")
     header = f"{'model':28} {'call':>4}  {'output':18} {'max|diff|':>10} {'tolerance':>10} {'iskra s':>8}  result"
     print(header)

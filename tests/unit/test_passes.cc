@@ -360,6 +360,43 @@ TEST(Layout, NchwWhereTheGraphNeedsIt) {
   EXPECT_EQ(count(ops, OpKind::Transpose), 4);
 }
 
+// A graph that is channels-last already (as TFLite's are, imported with a
+// Transpose to NCHW before each conv and one back after it): the transposes
+// cancel, the Add and Relu after a conv fuse into it, and only a Transpose
+// whose output is a graph output remains.
+TEST(Layout, ChannelsLastSourceGraphLosesItsTransposes) {
+  const std::vector<int64_t> to_nchw = {0, 3, 1, 2}, to_nhwc = {0, 2, 3, 1};
+  Builder b;
+  b.input("x");  // [N, H, W, C]
+  auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, uint32_t seed) {
+    b.node(OpKind::Transpose, {in}, {in + "_nchw"}).attrs["perm"] = to_nchw;
+    b.constant(out + "_w", random_f32({cout, cin, 3, 3}, seed));
+    b.constant(out + "_b", random_f32({cout}, seed + 1));
+    b.node(OpKind::Conv, {in + "_nchw", out + "_w", out + "_b"}, {out + "_nchw"}).attrs["pads"] =
+        std::vector<int64_t>{1, 1, 1, 1};
+    b.node(OpKind::Transpose, {out + "_nchw"}, {out}).attrs["perm"] = to_nhwc;
+  };
+  conv("x", "c1", 4, 4, 71);
+  b.node(OpKind::Relu, {"c1"}, {"r1"});
+  conv("r1", "c2", 4, 4, 73);
+  b.node(OpKind::Add, {"c2", "x"}, {"sum"});  // residual, in NHWC
+  b.node(OpKind::Relu, {"sum"}, {"r2"});
+  b.constant("mean_axes", i64_tensor({1, 2}));
+  b.node(OpKind::ReduceMean, {"r2", "mean_axes"}, {"mean"}).attrs["keepdims"] = int64_t{0};
+  b.output("mean");
+  b.node(OpKind::Transpose, {"r2"}, {"r2_nchw"}).attrs["perm"] = to_nchw;  // an NCHW output
+  b.output("r2_nchw");
+  const std::vector<Tensor> inputs = {random_f32({1, 7, 9, 4}, 70)};
+  PassStats stats;
+  OpList ops;
+  expect_close(run(b.g, inputs, false), run(b.g, inputs, true, &stats, &ops), 2e-5f);
+  EXPECT_EQ(count(ops, OpKind::FusedConvNhwc), 2);
+  EXPECT_EQ(count(ops, OpKind::Transpose), 1);  // r2 to NCHW, for the output
+  EXPECT_EQ(count(ops, OpKind::Add) + count(ops, OpKind::Relu), 0);
+  EXPECT_EQ(stats.residual_adds_fused, 1);
+  EXPECT_EQ(stats.activations_fused, 2);
+}
+
 TEST(Layout, OffWhenAsked) {
   Builder b;
   b.input("x");

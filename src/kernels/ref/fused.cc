@@ -90,6 +90,8 @@ void set_fused_activation(Node& node, const cpu::Activation& act) {
   node.attrs[kActivationParamsAttr] = params;
 }
 
+bool has_fused_activation(const Node& node) { return node.has_attr(kActivationAttr); }
+
 void register_fused_ops(OpTable& table) { table.add(OpKind::FusedConv, infer_fused_conv, run_fused_conv); }
 
 }  // namespace iskra
