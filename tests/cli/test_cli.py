@@ -303,6 +303,58 @@ class CliTest(CliTestCase):
 LATENCY_KEYS = ["min", "median", "p90", "p99", "mean", "max"]
 
 
+class TfliteCliTest(CliTestCase):
+    """A real .tflite model (BlazeFace short range, installed by scripts/setup) through run,
+    inspect and bench, and bad .tflite files: one error line, exit 1, no crash."""
+
+    def setUp(self):
+        super().setUp()
+        self.tflite = os.path.join(os.path.dirname(DATA), "npm", "node_modules", "@mediapipe", "face_detection",
+                                   "face_detection_short_range.tflite")
+        if not os.path.exists(self.tflite):
+            self.skipTest(f"{self.tflite} not installed (run scripts/setup)")
+        with open(self.tflite, "rb") as f:
+            self.data = f.read()
+
+    def test_run_inspect_bench(self):
+        x = self.path("input.npy")
+        np.save(x, np.zeros((1, 128, 128, 3), np.float32))
+        out = self.path("out")
+        r = run("run", self.tflite, "--input", f"input={x}", "--output-dir", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(np.load(os.path.join(out, "regressors.npy")).shape, (1, 896, 16))
+        self.assertEqual(np.load(os.path.join(out, "classificators.npy")).shape, (1, 896, 1))
+        info = json.loads(run("inspect", "--json", self.tflite).stdout)
+        self.assertEqual(info["format"], "tflite")
+        self.assertEqual(info["format_version"], 3)
+        self.assertEqual([i["name"] for i in info["inputs"]], ["input"])
+        b = run("bench", "--json", "--runs", "2", "--warmup", "0", self.tflite)
+        self.assertEqual(b.returncode, 0, b.stderr)
+        self.assertGreater(json.loads(b.stdout)["latency_ms"]["median"], 0)
+
+    def test_sniffed_from_content_not_name(self):
+        p = self.write("blazeface.bin", self.data)
+        r = run("inspect", "--json", p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["format"], "tflite")
+
+    def test_truncated_and_corrupt(self):
+        for cut in (16, len(self.data) // 3, len(self.data) // 2):
+            p = self.write(f"cut{cut}.tflite", self.data[:cut])
+            for command in ("run", "inspect"):
+                self.assert_error(run(command, p), 1, p, "verifier")
+        # The root table's vtable offset pointed far outside the file.
+        corrupt = bytearray(self.data)
+        root = int.from_bytes(corrupt[0:4], "little")
+        corrupt[root:root + 4] = (0x7FFFFFF0).to_bytes(4, "little")
+        self.assert_error(run("run", self.write("corrupt.tflite", bytes(corrupt))), 1, "verifier")
+
+    def test_wrong_input_shape(self):
+        x = self.path("x.npy")
+        np.save(x, np.zeros((1, 3, 128, 128), np.float32))
+        self.assert_error(run("run", self.tflite, "--input", f"input={x}"), 1, "'input'", "[1,128,128,3]")
+
+
 class BenchTest(CliTestCase):
     """iskra bench, its FLOP counts, and bench/compare."""
 

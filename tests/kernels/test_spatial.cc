@@ -449,6 +449,44 @@ TEST(Concat, MatchesReference) {
     }
 }
 
+// Constant-mode Pad: channel padding of an NHWC tensor (BlazeFace), spatial
+// padding, every axis at once, a non-zero value, a 1-D tensor; negative pads
+// (cropping) and the other modes stay with the reference kernel.
+TEST(Pad, MatchesReference) {
+  struct Case {
+    Shape x;
+    Ints pads;
+    float value;
+  };
+  const Case cases[] = {
+      {{1, 64, 64, 24}, {0, 0, 0, 0, 0, 0, 0, 4}, 0.0f},     // BlazeFace channel_padding
+      {{1, 3, 17, 19}, {0, 0, 1, 2, 0, 0, 2, 1}, 0.0f},
+      {{2, 3, 5, 7}, {1, 2, 3, 4, 4, 3, 2, 1}, -1.5f},
+      {{9}, {3, 0}, 2.0f},
+      {{1, 96, 80, 80}, {0, 0, 1, 1, 0, 0, 1, 1}, 0.0f},      // > 1 MiB: threads split rows
+      {{2, 0, 3}, {0, 1, 0, 0, 1, 2}, 0.5f},                  // an empty input
+  };
+  uint32_t seed = 900;
+  for (const Case& c : cases)
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(cat(shape_to_string(c.x), " pads ", shape_to_string(c.pads), " threads ", threads));
+      OpTest t(OpKind::Pad);
+      t.input("x", random_tensor(c.x, seed++));
+      t.constant("pads", Tensor::from_vector<int64_t>({static_cast<int64_t>(c.pads.size())}, c.pads).value());
+      t.constant("value", Tensor::from_vector<float>({}, {c.value}).value());
+      t.expect_fast_matches_reference(0.0f, threads);
+    }
+  OpTest crop(OpKind::Pad);
+  crop.input("x", random_tensor({1, 3, 5, 5}, 1));
+  crop.constant("pads", Tensor::from_vector<int64_t>({8}, {0, 0, -1, 0, 0, 0, 1, 0}).value());
+  crop.expect_reference_fallback();
+  OpTest reflect(OpKind::Pad);
+  reflect.input("x", random_tensor({1, 3, 5, 5}, 2));
+  reflect.constant("pads", Tensor::from_vector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1}).value());
+  reflect.attr("mode", std::string("reflect"));
+  reflect.expect_reference_fallback();
+}
+
 // --- Resize -------------------------------------------------------------------------------
 
 struct ResizeCase {

@@ -250,7 +250,7 @@ void add_bench_command(CLI::App& app, Action& action) {
       "  iskra bench model.onnx --threads 2 --runs 50\n"
       "  iskra bench model.onnx --input x=x.npy --profile\n"
       "  iskra bench model.onnx --json > result.json");
-  cmd->add_option("MODEL", options->model_path, "Model file (.onnx)")->required();
+  cmd->add_option("MODEL", options->model_path, "Model file (.onnx or .tflite; the format is read from the content)")->required();
   add_input_option(*cmd, options->inputs);
   add_session_flags(*cmd, options->session);
   cmd->add_option("--runs,-r", options->runs, "Timed runs (default 20)")

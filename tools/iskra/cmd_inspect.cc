@@ -176,7 +176,7 @@ int inspect_command(const InspectOptions& options) {
 void add_inspect_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Describe a model: inputs, outputs, ops, parameters.");
-  cmd->add_option("MODEL", options->model_path, "Model file (.onnx)")->required();
+  cmd->add_option("MODEL", options->model_path, "Model file (.onnx or .tflite; the format is read from the content)")->required();
   cmd->add_flag("--json", options->json, "Print JSON instead of text");
   cmd->footer("Parameters are the elements of all constant tensors, subgraphs included.");
   cmd->callback([options, &action] { action = [options] { return inspect_command(*options); }; });

@@ -115,7 +115,7 @@ void add_run_command(CLI::App& app, Action& action) {
       "  iskra run model.onnx\n"
       "  iskra run model.onnx --input image=image.npy --output-dir out/\n"
       "  iskra run model.onnx --reference --output-dir ref/   (the scalar kernels: diff out/ against ref/)");
-  cmd->add_option("MODEL", options->model_path, "Model file (.onnx)")->required();
+  cmd->add_option("MODEL", options->model_path, "Model file (.onnx or .tflite; the format is read from the content)")->required();
   add_input_option(*cmd, options->inputs);
   cmd->add_option("--output-dir,-o", options->output_dir, "Write each output to DIR/<name>.npy")
       ->type_name("DIR");

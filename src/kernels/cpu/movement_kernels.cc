@@ -1,4 +1,5 @@
-// Fast data movement: Transpose and Concat (any dtype of 1, 2, 4 or 8 bytes)
+// Fast data movement: Transpose, Concat and constant-mode Pad (any dtype of 1,
+// 2, 4 or 8 bytes)
 // and Resize (f32, nearest and bilinear over the last two axes, or over axes
 // 1 and 2 of an NHWC tensor).
 //
@@ -648,12 +649,106 @@ Prepared prepare_resize(const PrepareContext& ctx) {
       resize_axis_map(transform, nearest, job.linear, job.in_w, job.out_w, scales[h_axis + 1]));
 }
 
+// --- Pad ------------------------------------------------------------------------------
+
+// Constant-mode Pad with pads >= 0: the output, row by row (a row = the last
+// dim), is either all padding, or padding, a copy of an input row, padding.
+// Every output byte is written once.
+class PadKernel final : public PreparedKernel {
+ public:
+  PadKernel(Shape in, Shape out, std::vector<int64_t> begin, size_t elem, uint64_t value_bits)
+      : in_(std::move(in)), out_(std::move(out)), begin_(std::move(begin)), elem_(elem), value_bits_(value_bits) {}
+
+  Status run(KernelContext& ctx) override {
+    const size_t rank = out_.size();
+    const int64_t row = out_[rank - 1], in_row = in_[rank - 1], before = begin_[rank - 1];
+    const int64_t rows = row == 0 ? 0 : shape_element_count(out_) / row;
+    const auto* src = static_cast<const std::byte*>(ctx.input(0).raw_data());
+    auto* dst = static_cast<std::byte*>(ctx.output(0).raw_data());
+    for_ranges(ctx.pool, rows, rows * row * static_cast<int64_t>(elem_), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        std::byte* out_row = dst + static_cast<size_t>(r * row) * elem_;
+        // The input row this output row copies, if it is inside the input.
+        int64_t rest = r, in_index = 0, stride = 1;
+        bool inside = true;
+        for (size_t d = rank - 1; d-- > 0;) {
+          const int64_t o = rest % out_[d];
+          rest /= out_[d];
+          const int64_t i = o - begin_[d];
+          if (i < 0 || i >= in_[d]) {
+            inside = false;
+            break;
+          }
+          in_index += i * stride;
+          stride *= in_[d];
+        }
+        if (!inside) {
+          fill(out_row, row);
+          continue;
+        }
+        fill(out_row, before);
+        std::memcpy(out_row + static_cast<size_t>(before) * elem_, src + static_cast<size_t>(in_index * in_row) * elem_,
+                    static_cast<size_t>(in_row) * elem_);
+        fill(out_row + static_cast<size_t>(before + in_row) * elem_, row - before - in_row);
+      }
+    });
+    return Status::ok();
+  }
+
+ private:
+  void fill(std::byte* at, int64_t count) const {
+    if (count <= 0) return;
+    if (value_bits_ == 0) {
+      std::memset(at, 0, static_cast<size_t>(count) * elem_);
+      return;
+    }
+    auto fill_as = [&](auto type_tag) {
+      using T = decltype(type_tag);
+      T v;
+      std::memcpy(&v, &value_bits_, sizeof(T));  // little-endian: the low bytes hold the value
+      T* p = reinterpret_cast<T*>(at);
+      std::fill(p, p + count, v);
+    };
+    switch (elem_) {
+      case 1: fill_as(uint8_t{}); break;
+      case 2: fill_as(uint16_t{}); break;
+      case 4: fill_as(uint32_t{}); break;
+      default: fill_as(uint64_t{}); break;
+    }
+  }
+
+  Shape in_, out_;
+  std::vector<int64_t> begin_;
+  size_t elem_;
+  uint64_t value_bits_;
+};
+
+Prepared prepare_pad(const PrepareContext& ctx) {
+  if (!ctx.has_input(0) || !movable_dtype(ctx.input(0).dtype()) || ctx.node.attr_string("mode", "constant") != "constant" ||
+      !ctx.is_constant(1) || ctx.has_input(3) || (ctx.has_input(2) && !ctx.is_constant(2)))
+    return declined();
+  const Shape& in = ctx.input(0).shape();
+  const Shape& out = ctx.outputs[0].shape;
+  const std::vector<int64_t> pads = tensor_to_int64s(ctx.input(1));
+  if (in.empty() || pads.size() != 2 * in.size() || out.size() != in.size()) return declined();
+  std::vector<int64_t> begin(in.size());
+  for (size_t d = 0; d < in.size(); ++d) {
+    if (pads[d] < 0 || pads[d + in.size()] < 0) return declined();  // cropping: the reference kernel
+    begin[d] = pads[d];
+  }
+  const size_t elem = dtype_size(ctx.input(0).dtype());
+  uint64_t value_bits = 0;
+  if (ctx.has_input(2) && ctx.input(2).element_count() == 1) std::memcpy(&value_bits, ctx.input(2).raw_data(), elem);
+  return make_kernel<PadKernel>(in, out, std::move(begin), elem, value_bits);
+}
+
 }  // namespace
 
 void register_movement_kernels(OpTable& table) {
   table.set_prepare(OpKind::Transpose, prepare_transpose);
   table.set_prepare(OpKind::Concat, prepare_concat);
   table.set_prepare(OpKind::Resize, prepare_resize);
+  table.set_prepare(OpKind::Pad, prepare_pad);
 }
 
 }  // namespace iskra::cpu
