@@ -463,6 +463,8 @@ TEST(Pad, MatchesReference) {
       {{1, 3, 17, 19}, {0, 0, 1, 2, 0, 0, 2, 1}, 0.0f},
       {{2, 3, 5, 7}, {1, 2, 3, 4, 4, 3, 2, 1}, -1.5f},
       {{9}, {3, 0}, 2.0f},
+      {{1, 20, 20, 3}, {0, 1, 1, 0, 0, 1, 1, 0}, 0.0f},       // pose's input padding: C unpadded, merged into W
+      {{2, 3, 5, 7}, {0, 2, 0, 0, 1, 1, 0, 0}, 0.25f},        // the last two dims unpadded
       {{1, 96, 80, 80}, {0, 0, 1, 1, 0, 0, 1, 1}, 0.0f},      // > 1 MiB: threads split rows
       {{2, 0, 3}, {0, 1, 0, 0, 1, 2}, 0.5f},                  // an empty input
   };

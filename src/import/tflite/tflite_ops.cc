@@ -368,9 +368,13 @@ Status Converter::resize(bool bilinear) {
     half_pixel = o->half_pixel_centers();
   }
   if (align_corners && half_pixel) return invalid_model("align_corners and half_pixel_centers are both set");
-  Node& node = emit(OpKind::Resize, {x, kNoValue, kNoValue, g_.constant_i64(op_.name + "/sizes", to_i64(*size))},
-                    {output()});
-  node.attrs["axes"] = std::vector<int64_t>{1, 2};
+  // Sizes of all four dims when the input's shape is static (the fast kernel's case), else over axes 1, 2.
+  std::vector<int64_t> sizes = to_i64(*size);
+  const std::optional<Shape> x_shape = g_.static_shape(x);
+  const bool full = x_shape && x_shape->size() == 4;
+  if (full) sizes = {(*x_shape)[0], sizes[0], sizes[1], (*x_shape)[3]};
+  Node& node = emit(OpKind::Resize, {x, kNoValue, kNoValue, g_.constant_i64(op_.name + "/sizes", sizes)}, {output()});
+  if (!full) node.attrs["axes"] = std::vector<int64_t>{1, 2};
   if (bilinear) {
     node.attrs["mode"] = std::string("linear");
     node.attrs["coordinate_transformation_mode"] =

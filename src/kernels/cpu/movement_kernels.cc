@@ -736,10 +736,22 @@ Prepared prepare_pad(const PrepareContext& ctx) {
     if (pads[d] < 0 || pads[d + in.size()] < 0) return declined();  // cropping: the reference kernel
     begin[d] = pads[d];
   }
+  // An unpadded last dim merges into the one before it: longer rows (e.g. [1, 258, 258, 3] padding
+  // H and W copies rows of 256 * 3 values, not 3).
+  Shape in_m = in, out_m = out;
+  while (in_m.size() > 1 && out_m.back() == in_m.back()) {
+    const int64_t inner = in_m.back();
+    in_m.pop_back();
+    out_m.pop_back();
+    begin.pop_back();
+    in_m.back() *= inner;
+    out_m.back() *= inner;
+    begin.back() *= inner;
+  }
   const size_t elem = dtype_size(ctx.input(0).dtype());
   uint64_t value_bits = 0;
   if (ctx.has_input(2) && ctx.input(2).element_count() == 1) std::memcpy(&value_bits, ctx.input(2).raw_data(), elem);
-  return make_kernel<PadKernel>(in, out, std::move(begin), elem, value_bits);
+  return make_kernel<PadKernel>(std::move(in_m), std::move(out_m), std::move(begin), elem, value_bits);
 }
 
 }  // namespace
