@@ -25,15 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+from bench_common import parse_inputs, peak_rss_mib, result_record  # noqa: E402
 
 
 def thread_count():
@@ -41,24 +38,6 @@ def thread_count():
         return len(os.listdir("/proc/self/task"))
     except OSError:
         return None
-
-
-def latency_stats(ms: list) -> dict:
-    a = np.asarray(ms, dtype=np.float64)
-    return {"min": float(a.min()), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "max": float(a.max())}
-
-
-def parse_inputs(specs: list) -> dict:
-    given = {}
-    for spec in specs:
-        name, eq, path = spec.partition("=")
-        if not name or not eq or not path:
-            sys.exit(f"litert_bench: error: --input '{spec}' is not NAME=FILE")
-        if name in given:
-            sys.exit(f"litert_bench: error: --input '{name}' is given twice")
-        given[name] = np.load(path)
-    return given
 
 
 def random_input(detail: dict, seed: int):
@@ -118,7 +97,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads < 1 or args.runs < 1 or args.warmup < 0:
         ap.error("--threads and --runs must be >= 1, --warmup >= 0")
-    given = parse_inputs(args.input)
+    given = parse_inputs(args.input, "litert_bench")
 
     import ai_edge_litert  # imported before timing: the import is not part of loading
     from ai_edge_litert.interpreter import Interpreter
@@ -148,24 +127,8 @@ def main(argv=None) -> int:
     first_run_ms = time_runs(interpreter, feed, 1)[0]
     time_runs(interpreter, feed, args.warmup)
     ms = time_runs(interpreter, feed, args.runs)
-    result = {
-        "model": args.model,
-        "runtime": "litert " + ai_edge_litert.__version__,
-        "inputs": [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in values.items()],
-        "threads": args.threads,
-        "runs": args.runs,
-        "warmup": args.warmup,
-        "load_ms": load_ms,
-        "first_run_ms": first_run_ms,
-        "latency_ms": latency_stats(ms),
-        "peak_rss_mb": peak_rss_mib(),
-        "base_rss_mb": base_rss,
-        "arena_mb": None,
-        "nodes": None,
-        "fast_nodes": None,
-        "dynamic_nodes": None,
-        "delegate": delegate_summary(interpreter, threads_before),
-    }
+    result = result_record(args, "litert " + ai_edge_litert.__version__, values, load_ms, first_run_ms, ms, base_rss)
+    result["delegate"] = delegate_summary(interpreter, threads_before)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -18,39 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 
 import numpy as np
+
+from bench_common import parse_inputs, peak_rss_mib, result_record  # noqa: E402
 
 ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
     "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
     "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
 }
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def latency_stats(ms: list) -> dict:
-    a = np.asarray(ms, dtype=np.float64)
-    return {"min": float(a.min()), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "max": float(a.max())}
-
-
-def parse_inputs(specs: list) -> dict:
-    given = {}
-    for spec in specs:
-        name, eq, path = spec.partition("=")
-        if not name or not eq or not path:
-            sys.exit(f"ort_bench: error: --input '{spec}' is not NAME=FILE")
-        if name in given:
-            sys.exit(f"ort_bench: error: --input '{name}' is given twice")
-        given[name] = np.load(path)
-    return given
 
 
 def random_input(info, seed: int):
@@ -83,7 +62,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads < 1 or args.runs < 1 or args.warmup < 0:
         ap.error("--threads and --runs must be >= 1, --warmup >= 0")
-    given = parse_inputs(args.input)
+    given = parse_inputs(args.input, "ort_bench")
 
     import onnxruntime as ort  # imported before timing: the import is not part of loading
 
@@ -106,23 +85,7 @@ def main(argv=None) -> int:
     first_run_ms = time_runs(session, feed, 1)[0]
     time_runs(session, feed, args.warmup)
     ms = time_runs(session, feed, args.runs)
-    result = {
-        "model": args.model,
-        "runtime": "onnxruntime " + ort.__version__,
-        "inputs": [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in feed.items()],
-        "threads": args.threads,
-        "runs": args.runs,
-        "warmup": args.warmup,
-        "load_ms": load_ms,
-        "first_run_ms": first_run_ms,
-        "latency_ms": latency_stats(ms),
-        "peak_rss_mb": peak_rss_mib(),
-        "base_rss_mb": base_rss,
-        "arena_mb": None,
-        "nodes": None,
-        "fast_nodes": None,
-        "dynamic_nodes": None,
-    }
+    result = result_record(args, "onnxruntime " + ort.__version__, feed, load_ms, first_run_ms, ms, base_rss)
     print(json.dumps(result, indent=2))
     return 0
 

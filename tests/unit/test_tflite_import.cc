@@ -214,11 +214,12 @@ TEST(TfliteImport, DataShorterThanItsShapeIsAnError) {
   expect_load_error(relu_model(-1, &short_data), "holds 8 bytes, but f32[4] needs 16");
 }
 
-TEST(TfliteImport, SparseMetadataThatDoesNotMatchIsAnError) {
+// y = x + k for a [2, 3] constant k stored as CSR: rows dense, columns sparse.
+std::vector<uint8_t> add_sparse_model(const std::vector<int32_t>& segments, const std::vector<int32_t>& indices,
+                                      const std::vector<float>& nonzeros) {
   ModelBuilder m;
   const int in = m.tensor("x", {2, 3});
-  // A CSR [2, 3] tensor whose second row's segment points past its indices.
-  const std::vector<int32_t> order = {0, 1}, segments = {0, 1, 5}, indices = {2};
+  const std::vector<int32_t> order = {0, 1};
   auto dense_dim = tfl::CreateDimensionMetadata(m.fbb, tfl::DimensionType::DENSE, 2);
   auto sparse_dim = tfl::CreateDimensionMetadata(
       m.fbb, tfl::DimensionType::SPARSE_CSR, 3, tfl::SparseIndexVector::Int32Vector,
@@ -226,30 +227,21 @@ TEST(TfliteImport, SparseMetadataThatDoesNotMatchIsAnError) {
       tfl::CreateInt32VectorDirect(m.fbb, &indices).Union());
   std::vector<Offset<tfl::DimensionMetadata>> dims = {dense_dim, sparse_dim};
   auto sparsity = tfl::CreateSparsityParametersDirect(m.fbb, &order, nullptr, &dims);
-  const std::vector<uint8_t> values = bytes_of({7, 8});
+  const std::vector<uint8_t> values = bytes_of(nonzeros);
   const int k = m.tensor("k", {2, 3}, &values, tfl::TensorType::FLOAT32, sparsity);
   const int y = m.tensor("y", {2, 3});
   m.op(tfl::BuiltinOperator::ADD, {in, k}, {y}, tfl::BuiltinOptions::AddOptions, tfl::CreateAddOptions(m.fbb).Union());
-  expect_load_error(m.finish({in}, {y}), "segment 1 [1, 5) is out of range");
+  return m.finish({in}, {y});
+}
+
+TEST(TfliteImport, SparseMetadataThatDoesNotMatchIsAnError) {
+  // A CSR [2, 3] tensor whose second row's segment points past its indices.
+  expect_load_error(add_sparse_model({0, 1, 5}, {2}, {7, 8}), "segment 1 [1, 5) is out of range");
 }
 
 TEST(TfliteImport, SparseConstantIsDensified) {
-  ModelBuilder m;
-  const int in = m.tensor("x", {2, 3});
   // [[0, 0, 7], [8, 0, 9]] as CSR.
-  const std::vector<int32_t> order = {0, 1}, segments = {0, 1, 3}, indices = {2, 0, 2};
-  auto dense_dim = tfl::CreateDimensionMetadata(m.fbb, tfl::DimensionType::DENSE, 2);
-  auto sparse_dim = tfl::CreateDimensionMetadata(
-      m.fbb, tfl::DimensionType::SPARSE_CSR, 3, tfl::SparseIndexVector::Int32Vector,
-      tfl::CreateInt32VectorDirect(m.fbb, &segments).Union(), tfl::SparseIndexVector::Int32Vector,
-      tfl::CreateInt32VectorDirect(m.fbb, &indices).Union());
-  std::vector<Offset<tfl::DimensionMetadata>> dims = {dense_dim, sparse_dim};
-  auto sparsity = tfl::CreateSparsityParametersDirect(m.fbb, &order, nullptr, &dims);
-  const std::vector<uint8_t> values = bytes_of({7, 8, 9});
-  const int k = m.tensor("k", {2, 3}, &values, tfl::TensorType::FLOAT32, sparsity);
-  const int y = m.tensor("y", {2, 3});
-  m.op(tfl::BuiltinOperator::ADD, {in, k}, {y}, tfl::BuiltinOptions::AddOptions, tfl::CreateAddOptions(m.fbb).Union());
-  auto outputs = run_model(m.finish({in}, {y}), {nhwc_input({1, 1, 1, 1, 1, 1}, {2, 3})});
+  auto outputs = run_model(add_sparse_model({0, 1, 3}, {2, 0, 2}, {7, 8, 9}), {nhwc_input({1, 1, 1, 1, 1, 1}, {2, 3})});
   ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
   const std::vector<float> expected = {1, 1, 8, 9, 1, 10};
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ((*outputs)[0].data<float>()[i], expected[i]) << i;

@@ -123,6 +123,16 @@ class Converter {
     return g_.graph().nodes[node_index];  // by index: the node list has grown since
   }
 
+  // Conv attributes from Conv2DOptions or DepthwiseConv2DOptions (same field names); w_shape is [O, I/g, kh, kw].
+  template <class Options>
+  static void set_conv_attrs(Node& conv, const Options& o, const Shape& w_shape, const std::string& pad, int64_t group) {
+    conv.attrs["strides"] = std::vector<int64_t>{o.stride_h(), o.stride_w()};
+    conv.attrs["dilations"] = std::vector<int64_t>{o.dilation_h_factor(), o.dilation_w_factor()};
+    conv.attrs["kernel_shape"] = std::vector<int64_t>{w_shape[2], w_shape[3]};
+    conv.attrs["auto_pad"] = pad;
+    conv.attrs["group"] = group;
+  }
+
   static Result<std::string> auto_pad(Padding padding) {
     switch (padding) {
       case Padding::SAME: return std::string("SAME_UPPER");  // TFLite puts the odd row/column at the end
@@ -175,11 +185,7 @@ Status Converter::conv2d() {
   std::vector<int> extra = {w};
   if (optional_input(2) != kNoValue) extra.push_back(optional_input(2));
   Node& conv = emit_nchw(OpKind::Conv, x, extra, o->fused_activation_function(), status);
-  conv.attrs["strides"] = std::vector<int64_t>{o->stride_h(), o->stride_w()};
-  conv.attrs["dilations"] = std::vector<int64_t>{o->dilation_h_factor(), o->dilation_w_factor()};
-  conv.attrs["kernel_shape"] = std::vector<int64_t>{w_shape[2], w_shape[3]};
-  conv.attrs["auto_pad"] = pad;
-  conv.attrs["group"] = int64_t{x_shape[3] / w_shape[1]};
+  set_conv_attrs(conv, *o, w_shape, pad, x_shape[3] / w_shape[1]);
   return status;
 }
 
@@ -200,11 +206,7 @@ Status Converter::depthwise_conv2d() {
   std::vector<int> extra = {w};
   if (optional_input(2) != kNoValue) extra.push_back(optional_input(2));
   Node& conv = emit_nchw(OpKind::Conv, x, extra, o->fused_activation_function(), status);
-  conv.attrs["strides"] = std::vector<int64_t>{o->stride_h(), o->stride_w()};
-  conv.attrs["dilations"] = std::vector<int64_t>{o->dilation_h_factor(), o->dilation_w_factor()};
-  conv.attrs["kernel_shape"] = std::vector<int64_t>{w_shape[2], w_shape[3]};
-  conv.attrs["auto_pad"] = pad;
-  conv.attrs["group"] = int64_t{x_shape[3]};
+  set_conv_attrs(conv, *o, w_shape, pad, x_shape[3]);
   return status;
 }
 
