@@ -104,9 +104,7 @@ class LayoutChooser {
         twin_(graph.values.size(), kNoValue),
         available_(graph.values.size(), false),
         permuted_constant_(graph.values.size(), kNoValue),
-        alias_(graph.values.size(), kNoValue),
-        is_graph_output_(graph.values.size(), false) {
-    for (int id : graph.outputs) is_graph_output_[static_cast<size_t>(id)] = true;
+        alias_(graph.values.size(), kNoValue) {
     for (int id : graph.inputs) available_[static_cast<size_t>(id)] = true;
     for (int id : graph.captures)
       if (id != kNoValue) available_[static_cast<size_t>(id)] = true;
@@ -164,7 +162,6 @@ class LayoutChooser {
     available_.push_back(true);
     permuted_constant_.push_back(kNoValue);
     alias_.push_back(kNoValue);
-    is_graph_output_.push_back(false);
   }
 
   void emit_transpose(const std::string& name, int from, int to, const Perm& perm) {
@@ -389,7 +386,7 @@ class LayoutChooser {
     if (!has_twin(in)) {
       // NHWC -> NCHW of a channels-last value: that value is the output's twin.
       if (perm != std::vector<int64_t>(kNhwcToNchw.begin(), kNhwcToNchw.end()) || is_constant(in) ||
-          !available_[static_cast<size_t>(in)] || is_graph_output_[static_cast<size_t>(out)])
+          !available_[static_cast<size_t>(in)] || passes::is_graph_output(graph_, out))
         return false;
       twin_[static_cast<size_t>(out)] = in;
       available_[static_cast<size_t>(out)] = false;
@@ -402,7 +399,7 @@ class LayoutChooser {
     }
     const int twin = twin_[static_cast<size_t>(in)];
     available_[static_cast<size_t>(out)] = true;
-    if (perm == std::vector<int64_t>{0, 1, 2, 3} && !is_graph_output_[static_cast<size_t>(out)]) {
+    if (perm == std::vector<int64_t>{0, 1, 2, 3} && !passes::is_graph_output(graph_, out)) {
       alias_[static_cast<size_t>(out)] = twin;  // the permutations cancel: later readers read the twin
       return true;
     }
@@ -584,7 +581,6 @@ class LayoutChooser {
   std::vector<bool> available_;         // per value: computed (or input, constant) in its own layout
   std::vector<int> permuted_constant_;  // per constant: its permuted copy, or kNoValue
   std::vector<int> alias_;              // per value: the value that holds the same tensor, or kNoValue
-  std::vector<bool> is_graph_output_;
   int converted_ = 0;
 };
 

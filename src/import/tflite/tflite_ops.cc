@@ -113,7 +113,7 @@ class Converter {
   Node& emit_nchw(OpKind op, int x, std::vector<int> extra, ActivationFunctionType act, Status& status) {
     const int x_nchw = transpose(x, kNhwcToNchw, "/input_nchw");
     const int y_nchw = temp("/nchw");
-    const int y_op = act == ActivationFunctionType::NONE ? y_nchw : temp("/nchw_pre_activation");
+    const int y_op = pre_activation(act, y_nchw, "/nchw_pre_activation");
     std::vector<int> in = {x_nchw};
     in.insert(in.end(), extra.begin(), extra.end());
     emit(op, std::move(in), {y_op});
