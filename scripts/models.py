@@ -59,6 +59,8 @@ VAD_SAMPLE_RATE = 16000
 VAD_CHUNK = 512  # samples per call at 16 kHz, as Silero VAD is used in practice
 VAD_STEPS = 8  # consecutive chunks per parity run
 
+TFLITE_OPS_DIR = ROOT / ".cache" / "models" / "tflite_ops"
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -89,6 +91,18 @@ class Model:
     @property
     def present(self) -> bool:
         return self.path.is_file()
+
+
+# Single-op .tflite models made by scripts/make_tflite_models.py (TensorFlow's converter): name ->
+# inputs. Their inputs are seeded normal floats; int32 inputs are indices in [0, 3).
+TFLITE_OP_MODELS = {
+    "tflite_slicing": [Input("x", (1, 8, 10, 6), "float32")],
+    "tflite_split_pack": [Input("x", (2, 6, 4, 9), "float32")],
+    "tflite_gather": [Input("x", (2, 5, 7, 3), "float32"), Input("indices", (4, 2), "int32")],
+    "tflite_batch_matmul": [Input("a", (2, 3, 4, 5), "float32"), Input("b", (2, 3, 5, 6), "float32"),
+                            Input("c", (5, 6), "float32")],
+    "tflite_argmax_cast": [Input("x", (3, 7, 11), "float32")],
+}
 
 
 # --- inputs ------------------------------------------------------------------------------------------
@@ -174,6 +188,14 @@ def vad_audio(num_samples, seed=0, sr=VAD_SAMPLE_RATE):
     return np.clip(x, -1, 1).astype(np.float32)
 
 
+def seeded_inputs(inputs: list[Input], seed=0):
+    """Seeded normal float32 inputs; int32 ones are indices in [0, 3)."""
+    np = _np()
+    rng = np.random.default_rng(seed)
+    return {i.name: (rng.integers(0, 3, i.shape).astype(np.int32) if i.dtype == "int32"
+                     else rng.standard_normal(i.shape).astype(np.float32)) for i in inputs}
+
+
 def _single(fn, name):
     return lambda steps=1: [{name: fn()} for _ in range(steps)]
 
@@ -236,6 +258,15 @@ def _all_models() -> list[Model]:
             make_steps=_single(lambda h=h, w=w, lo=lo, hi=hi: mediapipe_input(h, w, lo, hi), input_name),
             tags=("mediapipe", "tflite", "image"),
             rtol=rtol,
+        ))
+    for name, inputs in TFLITE_OP_MODELS.items():
+        models.append(Model(
+            name=name,
+            path=TFLITE_OPS_DIR / f"{name}.tflite",
+            source="TensorFlow's TFLiteConverter, made by scripts/make_tflite_models.py",
+            inputs=inputs,
+            make_steps=lambda steps=1, inputs=inputs: [seeded_inputs(inputs) for _ in range(steps)],
+            tags=("tflite", "tflite_ops"),
         ))
     models += [
         Model(

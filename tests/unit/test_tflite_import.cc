@@ -259,5 +259,49 @@ TEST(TfliteImport, UnsupportedOpsAreNamed) {
   }
 }
 
+// Tensor ops whose parameters the mapping cannot honour are refused by name (their accepted forms
+// are compared with LiteRT on converter-made models in tests/models/check_parity.py).
+TEST(TfliteImport, TensorOpsRefuseWhatTheyCannotMap) {
+  auto ints = [](ModelBuilder& m, const std::string& name, const std::vector<int32_t>& values) {
+    std::vector<uint8_t> data(values.size() * sizeof(int32_t));
+    std::memcpy(data.data(), values.data(), data.size());
+    return m.tensor(name, {static_cast<int32_t>(values.size())}, &data, tfl::TensorType::INT32);
+  };
+  {
+    ModelBuilder m;
+    const int x = m.tensor("x", {2, 3});
+    const int y = m.tensor("y", {2, 3});
+    const int begin = ints(m, "begin", {0, 0}), end = ints(m, "end", {2, 3}), strides = ints(m, "strides", {1, 1});
+    m.op(tfl::BuiltinOperator::STRIDED_SLICE, {x, begin, end, strides}, {y}, tfl::BuiltinOptions::StridedSliceOptions,
+         tfl::CreateStridedSliceOptions(m.fbb, 0, 0, /*ellipsis_mask=*/1).Union());
+    expect_load_error(m.finish({x}, {y}), "STRIDED_SLICE with an ellipsis_mask or new_axis_mask is not supported");
+  }
+  {
+    ModelBuilder m;
+    const int x = m.tensor("x", {6});
+    const int a = m.tensor("a", {3}), b = m.tensor("b", {3});
+    const int sizes = ints(m, "sizes", {-1, -1}), axis = ints(m, "axis", {0});
+    m.op(tfl::BuiltinOperator::SPLIT_V, {x, sizes, axis}, {a, b});
+    expect_load_error(m.finish({x}, {a, b}), "more than one split size is -1");
+  }
+  {
+    ModelBuilder m;
+    const int x = m.tensor("x", {3, 2});
+    const int a = m.tensor("a", {2}), b = m.tensor("b", {2});
+    m.op(tfl::BuiltinOperator::UNPACK, {x}, {a, b}, tfl::BuiltinOptions::UnpackOptions,
+         tfl::CreateUnpackOptions(m.fbb, 2, 0).Union());
+    expect_load_error(m.finish({x}, {a, b}), "does not unpack into 2");
+  }
+  {
+    ModelBuilder m;
+    const int x = m.tensor("x", {2, 4});
+    const int indices = m.tensor("indices", {2, 1}, nullptr, tfl::TensorType::INT32);
+    const int y = m.tensor("y", {2, 1});
+    m.op(tfl::BuiltinOperator::GATHER, {x, indices}, {y}, tfl::BuiltinOptions::GatherOptions,
+         tfl::CreateGatherOptions(m.fbb, 1, /*batch_dims=*/1).Union());
+    expect_load_error(m.finish({x, indices}, {y}), "GATHER with batch_dims 1 is not supported");
+  }
+}
+
 }  // namespace
 }  // namespace iskra

@@ -164,6 +164,17 @@ class Converter {
   Status depth_to_space();
   Status softmax();
   Status dequantize();
+  Status strided_slice();
+  Status slice();
+  Status split();
+  Status pack();
+  Status unpack();
+  Status batch_matmul();
+  Status arg_max();
+  // The constant input `i` as int64 values, with its element count checked.
+  Result<std::vector<int64_t>> constant_ints(size_t i, const char* what, size_t count) const;
+  // Axis `axis` of a value of rank `rank`, negative ones counted from the end.
+  Result<int64_t> resolved_axis(int64_t axis, size_t rank) const;
 
   const OpToConvert& op_;
   GraphEmitter& g_;
@@ -488,6 +499,180 @@ Status Converter::dequantize() {
   return Status::ok();
 }
 
+Result<std::vector<int64_t>> Converter::constant_ints(size_t i, const char* what, size_t count) const {
+  ISKRA_ASSIGN_OR_RETURN(const Tensor* t, constant_input(i, what));
+  if (!dtype_is_integer(t->dtype()) || t->rank() > 1 || static_cast<size_t>(t->element_count()) != count)
+    return invalid_model(what, " must be ", count, " integers, not ", t->describe());
+  return to_i64(*t);
+}
+
+Result<int64_t> Converter::resolved_axis(int64_t axis, size_t rank) const {
+  const auto r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= r) return invalid_model("axis ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + r : axis;
+}
+
+// STRIDED_SLICE: per axis begin, end and stride with TFLite's masks → one Slice over every axis
+// (then a Reshape that drops the axes of shrink_axis_mask).
+Status Converter::strided_slice() {
+  ISKRA_RETURN_IF_ERROR(expect_io(4, 4, 1));
+  ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+  ISKRA_ASSIGN_OR_RETURN(Shape x_shape, static_shape(x, "the input"));
+  const size_t rank = x_shape.size();
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> begin, constant_ints(1, "the begin", rank));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> end, constant_ints(2, "the end", rank));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> strides, constant_ints(3, "the strides", rank));
+  const auto* o = op_.op->builtin_options_as_StridedSliceOptions();
+  const int32_t begin_mask = o ? o->begin_mask() : 0, end_mask = o ? o->end_mask() : 0;
+  const int32_t shrink_mask = o ? o->shrink_axis_mask() : 0;
+  if (o && (o->ellipsis_mask() != 0 || o->new_axis_mask() != 0))
+    return unsupported("STRIDED_SLICE with an ellipsis_mask or new_axis_mask is not supported");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+  std::vector<int64_t> starts(rank), ends(rank), steps(rank), axes(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    const bool shrink = (shrink_mask >> d) & 1;
+    int64_t step = strides[d], b = begin[d], e = o && o->offset() ? begin[d] + end[d] : end[d];
+    if (step == 0) return invalid_model("stride ", d, " is 0");
+    if (shrink) {  // one element at `begin`; the masks do not apply
+      step = 1;
+      e = b == -1 ? kMax : b + 1;
+    } else {
+      if ((begin_mask >> d) & 1) b = step > 0 ? 0 : kMax;
+      if ((end_mask >> d) & 1) e = step > 0 ? kMax : kMin;
+    }
+    starts[d] = b, ends[d] = e, steps[d] = step, axes[d] = static_cast<int64_t>(d);
+  }
+  const int sliced = shrink_mask ? temp("/unshrunk", dtype_of(x)) : output();
+  emit(OpKind::Slice,
+       {x, g_.constant_i64(op_.name + "/starts", starts), g_.constant_i64(op_.name + "/ends", ends),
+        g_.constant_i64(op_.name + "/axes", axes), g_.constant_i64(op_.name + "/steps", steps)},
+       {sliced});
+  if (shrink_mask) {
+    std::vector<int64_t> shrunk;
+    for (size_t d = 0; d < rank; ++d)
+      if ((shrink_mask >> d) & 1) shrunk.push_back(static_cast<int64_t>(d));
+    emit(OpKind::Squeeze, {sliced, g_.constant_i64(op_.name + "/shrunk_axes", shrunk)}, {output()});
+  }
+  return Status::ok();
+}
+
+// SLICE: begin and size per axis (size -1: to the end).
+Status Converter::slice() {
+  ISKRA_RETURN_IF_ERROR(expect_io(3, 3, 1));
+  ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+  ISKRA_ASSIGN_OR_RETURN(Shape x_shape, static_shape(x, "the input"));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> begin, constant_ints(1, "the begin", x_shape.size()));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> size, constant_ints(2, "the size", x_shape.size()));
+  std::vector<int64_t> ends(size.size());
+  for (size_t d = 0; d < size.size(); ++d) {
+    if (begin[d] < 0 || size[d] < -1) return invalid_model("begin ", begin[d], " and size ", size[d], " at axis ", d);
+    ends[d] = size[d] == -1 ? std::numeric_limits<int64_t>::max() : begin[d] + size[d];
+  }
+  emit(OpKind::Slice, {x, g_.constant_i64(op_.name + "/starts", begin), g_.constant_i64(op_.name + "/ends", ends)},
+       {output()});
+  return Status::ok();
+}
+
+// SPLIT (axis, x) into equal parts, SPLIT_V (x, sizes, axis) into given sizes (one may be -1).
+Status Converter::split() {
+  const bool by_sizes = op_.code == BuiltinOperator::SPLIT_V;
+  if (op_.inputs.size() != (by_sizes ? 3u : 2u) || op_.outputs.empty())
+    return invalid_model("has ", op_.inputs.size(), " inputs and ", op_.outputs.size(), " outputs");
+  ISKRA_ASSIGN_OR_RETURN(int x, input(by_sizes ? 0 : 1));
+  ISKRA_ASSIGN_OR_RETURN(Shape x_shape, static_shape(x, "the input"));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> axis_value, constant_ints(by_sizes ? 2 : 0, "the axis", 1));
+  ISKRA_ASSIGN_OR_RETURN(int64_t axis, resolved_axis(axis_value[0], x_shape.size()));
+  const int64_t dim = x_shape[static_cast<size_t>(axis)];
+  const auto parts = static_cast<int64_t>(op_.outputs.size());
+  std::vector<int64_t> sizes;
+  if (by_sizes) {
+    ISKRA_ASSIGN_OR_RETURN(sizes, constant_ints(1, "the sizes", op_.outputs.size()));
+    int64_t known = 0, unknown = 0;
+    for (int64_t s : sizes) s == -1 ? ++unknown : known += s;
+    if (unknown > 1) return invalid_model("more than one split size is -1");
+    for (int64_t& s : sizes)
+      if (s == -1) s = dim - known;
+  } else {
+    if (dim % parts != 0) return invalid_model("a dim of ", dim, " does not split into ", parts, " equal parts");
+    sizes.assign(static_cast<size_t>(parts), dim / parts);
+  }
+  emit(OpKind::Split, {x, g_.constant_i64(op_.name + "/sizes", sizes)}, op_.outputs).attrs["axis"] = axis;
+  return Status::ok();
+}
+
+// PACK: the inputs stacked along a new axis = Unsqueeze each, then Concat.
+Status Converter::pack() {
+  if (op_.inputs.empty() || op_.outputs.size() != 1) return invalid_model("needs inputs and one output");
+  const auto* o = op_.op->builtin_options_as_PackOptions();
+  ISKRA_ASSIGN_OR_RETURN(int first, input(0));
+  ISKRA_ASSIGN_OR_RETURN(Shape shape, static_shape(first, "the inputs"));
+  ISKRA_ASSIGN_OR_RETURN(int64_t axis, resolved_axis(o ? o->axis() : 0, shape.size() + 1));
+  std::vector<int> expanded;
+  for (size_t i = 0; i < op_.inputs.size(); ++i) {
+    ISKRA_ASSIGN_OR_RETURN(int v, input(i));
+    expanded.push_back(temp(str_cat("/expanded_", i), dtype_of(v)));
+    emit(OpKind::Unsqueeze, {v, g_.constant_i64(op_.name + "/axis", {axis})}, {expanded.back()});
+  }
+  emit(OpKind::Concat, expanded, {output()}).attrs["axis"] = axis;
+  return Status::ok();
+}
+
+// UNPACK: slices along an axis, the axis removed = Split into ones, then Squeeze each.
+Status Converter::unpack() {
+  if (op_.inputs.size() != 1 || op_.outputs.empty()) return invalid_model("needs one input and outputs");
+  const auto* o = op_.op->builtin_options_as_UnpackOptions();
+  ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+  ISKRA_ASSIGN_OR_RETURN(Shape shape, static_shape(x, "the input"));
+  ISKRA_ASSIGN_OR_RETURN(int64_t axis, resolved_axis(o ? o->axis() : 0, shape.size()));
+  if (shape[static_cast<size_t>(axis)] != static_cast<int64_t>(op_.outputs.size()))
+    return invalid_model("axis ", axis, " of ", shape_to_string(shape), " does not unpack into ", op_.outputs.size());
+  std::vector<int> pieces;
+  for (size_t i = 0; i < op_.outputs.size(); ++i) pieces.push_back(temp(str_cat("/piece_", i), dtype_of(x)));
+  emit(OpKind::Split, {x, g_.constant_i64(op_.name + "/sizes", std::vector<int64_t>(op_.outputs.size(), 1))}, pieces)
+      .attrs["axis"] = axis;
+  for (size_t i = 0; i < pieces.size(); ++i)
+    emit(OpKind::Squeeze, {pieces[i], g_.constant_i64(op_.name + "/axis", {axis})}, {output(i)});
+  return Status::ok();
+}
+
+// BATCH_MATMUL: MatMul (batch dims broadcast), adj_x / adj_y transposing the last two axes first.
+Status Converter::batch_matmul() {
+  ISKRA_RETURN_IF_ERROR(expect_io(2, 2, 1));
+  const auto* o = op_.op->builtin_options_as_BatchMatMulOptions();
+  std::array<int, 2> sides{};
+  for (size_t i = 0; i < 2; ++i) {
+    ISKRA_ASSIGN_OR_RETURN(sides[i], input(i));
+    if (!(o && (i == 0 ? o->adj_x() : o->adj_y()))) continue;
+    ISKRA_ASSIGN_OR_RETURN(Shape shape, static_shape(sides[i], "an adjoint input"));
+    if (shape.size() < 2) return invalid_model("an adjoint input has rank ", shape.size());
+    std::vector<int> perm(shape.size());
+    for (size_t d = 0; d < perm.size(); ++d) perm[d] = static_cast<int>(d);
+    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+    sides[i] = transpose(sides[i], perm, i == 0 ? "/x_adjoint" : "/y_adjoint");
+  }
+  emit(OpKind::MatMul, {sides[0], sides[1]}, {output()});
+  return Status::ok();
+}
+
+// ARG_MAX over one axis, the axis removed; int64 indices, cast when the output is int32.
+Status Converter::arg_max() {
+  ISKRA_RETURN_IF_ERROR(expect_io(2, 2, 1));
+  ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+  ISKRA_ASSIGN_OR_RETURN(Shape shape, static_shape(x, "the input"));
+  ISKRA_ASSIGN_OR_RETURN(std::vector<int64_t> axis_value, constant_ints(1, "the axis", 1));
+  ISKRA_ASSIGN_OR_RETURN(int64_t axis, resolved_axis(axis_value[0], shape.size()));
+  const DType out_dtype = dtype_of(output());
+  if (out_dtype != DType::kI64 && out_dtype != DType::kI32)
+    return invalid_model("the output must be int32 or int64, not ", dtype_name(out_dtype));
+  const int indices = out_dtype == DType::kI64 ? output() : temp("/indices_i64", DType::kI64);
+  Node& node = emit(OpKind::ArgMax, {x}, {indices});
+  node.attrs["axis"] = axis;
+  node.attrs["keepdims"] = int64_t{0};
+  if (indices != output())
+    emit(OpKind::Cast, {indices}, {output()}).attrs["to"] = int64_t{static_cast<int64_t>(DType::kI32)};
+  return Status::ok();
+}
+
 Status Converter::run() {
   switch (op_.code) {
     case BuiltinOperator::CONV_2D: return conv2d();
@@ -578,6 +763,29 @@ Status Converter::run() {
       ISKRA_ASSIGN_OR_RETURN(int x, input(0));
       ISKRA_ASSIGN_OR_RETURN(const Tensor* perm, constant_input(1, "the permutation"));
       emit(OpKind::Transpose, {x}, {output()}).attrs["perm"] = to_i64(*perm);
+      return Status::ok();
+    }
+    case BuiltinOperator::STRIDED_SLICE: return strided_slice();
+    case BuiltinOperator::SLICE: return slice();
+    case BuiltinOperator::SPLIT:
+    case BuiltinOperator::SPLIT_V: return split();
+    case BuiltinOperator::PACK: return pack();
+    case BuiltinOperator::UNPACK: return unpack();
+    case BuiltinOperator::BATCH_MATMUL: return batch_matmul();
+    case BuiltinOperator::ARG_MAX: return arg_max();
+    case BuiltinOperator::GATHER: {
+      ISKRA_RETURN_IF_ERROR(expect_io(2, 2, 1));
+      ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+      ISKRA_ASSIGN_OR_RETURN(int indices, input(1));
+      const auto* o = op_.op->builtin_options_as_GatherOptions();
+      if (o && o->batch_dims() != 0) return unsupported("GATHER with batch_dims ", o->batch_dims(), " is not supported");
+      emit(OpKind::Gather, {x, indices}, {output()}).attrs["axis"] = int64_t{o ? o->axis() : 0};
+      return Status::ok();
+    }
+    case BuiltinOperator::CAST: {
+      ISKRA_RETURN_IF_ERROR(expect_io(1, 1, 1));
+      ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+      emit(OpKind::Cast, {x}, {output()}).attrs["to"] = int64_t{static_cast<int64_t>(dtype_of(output()))};
       return Status::ok();
     }
     case BuiltinOperator::CUSTOM:
