@@ -120,7 +120,7 @@ HWY_INLINE void pad_row(D d, const float* src, int64_t in_w, int64_t pad_left, f
     hn::Vec<D> v;
     if (ix >= 0 && ix + lanes <= in_w) {
       v = hn::LoadU(d, src + ix);
-    } else if (ix + lanes <= 0 || ix >= in_w) {
+    } else if (in_w == 0 || ix + lanes <= 0 || ix >= in_w) {  // in_w 0: src is null (a padding row)
       v = pad_vec;
     } else {
 #if HWY_MEM_OPS_MIGHT_FAULT
