@@ -9,8 +9,11 @@
  *    code other than ISKRA_OK, leaves its output arguments untouched (or NULL
  *    for handles) and stores a message for iskra_last_error(). No function
  *    crashes on a NULL argument: it returns ISKRA_INVALID_ARGUMENT instead.
- *  - Threads: different models can be used from different threads at once;
- *    one model must not be run from two threads at the same time.
+ *  - Threads: different models (even loaded from one file) run in parallel
+ *    from different threads. One model runs one call at a time: a call of
+ *    iskra_model_run made while another thread is running the same model
+ *    fails with ISKRA_INVALID_ARGUMENT ("already running a call"), without
+ *    disturbing the running call.
  *
  * Minimal use:
  *

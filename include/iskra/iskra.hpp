@@ -8,8 +8,9 @@
 //   std::vector<iskra::Tensor> outputs = model.run({{"x", x}});
 //   const float* y = outputs[0].data<float>();
 //
-// Model and Tensor own their C handles and are move-only. A Model must not be
-// run from two threads at the same time; separate Models are independent.
+// Model and Tensor own their C handles and are move-only. A Model runs one call
+// at a time: run() from a second thread while one is running throws (status
+// ISKRA_INVALID_ARGUMENT); separate Models are independent and run in parallel.
 //
 // The classes live in the inline namespace iskra::v0: user code writes
 // iskra::Model, while the symbols stay distinct from the engine's internals.

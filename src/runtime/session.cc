@@ -65,6 +65,18 @@ Status Session::plan_for_declared_shapes() {
 }
 
 Status Session::run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
+  if (running_.exchange(true, std::memory_order_acquire))
+    return invalid_argument(
+        "the session is already running a call on another thread: a session runs one call at a time "
+        "(use one session, or one iskra_model, per thread)");
+  struct Release {  // also when an exception (std::bad_alloc) leaves run_exclusive
+    std::atomic<bool>& running;
+    ~Release() { running.store(false, std::memory_order_release); }
+  } release{running_};
+  return run_exclusive(inputs, outputs);
+}
+
+Status Session::run_exclusive(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
   if (inputs.size() != inputs_.size())
     return invalid_argument("the model has ", inputs_.size(), " inputs, ", inputs.size(), " were given");
   for (size_t i = 0; i < inputs.size(); ++i) {

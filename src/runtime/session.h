@@ -2,6 +2,7 @@
 // is remade whenever input shapes change.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -62,10 +63,15 @@ class Session {
   // already in `outputs` with the right dtype and shape are overwritten in
   // place (so a loop that passes the same vector allocates nothing), the
   // others are replaced by new tensors.
+  //
+  // One call at a time: a call made while another thread is running this
+  // session fails with an error saying so (the arena and the output views are
+  // the session's own). Separate sessions, even of one model, run in parallel.
   Status run(std::span<const Tensor> inputs, std::vector<Tensor>& outputs);
 
  private:
   Session() = default;
+  Status run_exclusive(std::span<const Tensor> inputs, std::vector<Tensor>& outputs);
   Status plan_for_declared_shapes();
 
   Model model_;
@@ -76,6 +82,7 @@ class Session {
   std::unique_ptr<ThreadPool> pool_;  // declared before executor_: outlives it
   std::unique_ptr<GraphExecutor> executor_;
   std::vector<Tensor> views_;  // the executor's output views of the last run
+  std::atomic<bool> running_{false};
 };
 
 }  // namespace iskra
