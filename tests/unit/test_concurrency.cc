@@ -8,18 +8,13 @@
 #include <random>
 #include <thread>
 
+#include "random_tensor.h"
 #include "runtime/session.h"
 
 namespace iskra {
 namespace {
 
-Tensor random_f32(const Shape& shape, uint32_t seed) {
-  Tensor t = Tensor::allocate(DType::kF32, shape).value();
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (float& v : t.span<float>()) v = dist(rng);
-  return t;
-}
+using test_util::random_f32;
 
 // x [1, 16, H, W] → Conv 3x3 → Relu → Conv 3x3: a few milliseconds a run.
 Model two_convs() {

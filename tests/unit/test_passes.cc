@@ -10,18 +10,13 @@
 #include <memory>
 #include <random>
 
+#include "random_tensor.h"
 #include "runtime/session.h"
 
 namespace iskra {
 namespace {
 
-Tensor random_f32(const Shape& shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t = Tensor::allocate(DType::kF32, shape).value();
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (float& v : t.span<float>()) v = dist(rng);
-  return t;
-}
+using test_util::random_f32;
 
 Tensor scalar_f32(float v) {
   Tensor t = Tensor::allocate(DType::kF32, {}).value();

@@ -10,6 +10,7 @@
 #include <new>
 #include <random>
 
+#include "random_tensor.h"
 #include "runtime/session.h"
 
 namespace {
@@ -65,13 +66,7 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 namespace iskra {
 namespace {
 
-Tensor random_f32(const Shape& shape, uint32_t seed) {
-  Tensor t = Tensor::allocate(DType::kF32, shape).value();
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (float& v : t.span<float>()) v = dist(rng);
-  return t;
-}
+using test_util::random_f32;
 
 // x → Conv 3x3 + Relu → Conv 1x1 + x (residual) → MatMul with constant weights.
 std::shared_ptr<Graph> residual_block() {
