@@ -1,7 +1,8 @@
-"""What bench/ort_bench.py and bench/litert_bench.py share: memory, latency statistics,
---input parsing and the JSON record (the keys of `iskra bench --json`)."""
+"""What bench/ort_bench.py and bench/litert_bench.py share: the command line, memory, latency
+statistics, --input parsing and the JSON record (the keys of `iskra bench --json`)."""
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 
@@ -29,6 +30,20 @@ def parse_inputs(specs: list, tool: str) -> dict:
             sys.exit(f"{tool}: error: --input '{name}' is given twice")
         given[name] = np.load(path)
     return given
+
+
+def parse_args(argv, doc: str, tool: str):
+    """The scripts' common command line: (arguments, {input name: array} from --input)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE")
+    args = ap.parse_args(argv)
+    if args.threads < 1 or args.runs < 1 or args.warmup < 0:
+        ap.error("--threads and --runs must be >= 1, --warmup >= 0")
+    return args, parse_inputs(args.input, tool)
 
 
 def result_record(args, runtime: str, inputs: dict, load_ms: float, first_run_ms: float, ms: list,

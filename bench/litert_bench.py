@@ -22,7 +22,6 @@ dynamic dims set to 1, like `iskra bench` (not the same values).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ import time
 
 import numpy as np
 
-from bench_common import parse_inputs, peak_rss_mib, result_record  # noqa: E402
+from bench_common import parse_args, peak_rss_mib, result_record  # noqa: E402
 
 
 def thread_count():
@@ -88,16 +87,7 @@ def time_runs(interpreter, feed: list, count: int) -> list:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE")
-    args = ap.parse_args(argv)
-    if args.threads < 1 or args.runs < 1 or args.warmup < 0:
-        ap.error("--threads and --runs must be >= 1, --warmup >= 0")
-    given = parse_inputs(args.input, "litert_bench")
+    args, given = parse_args(argv, __doc__, "litert_bench")
 
     import ai_edge_litert  # imported before timing: the import is not part of loading
     from ai_edge_litert.interpreter import Interpreter

@@ -16,14 +16,13 @@ symbolic dims set to 1, like `iskra bench` (not the same values).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 import numpy as np
 
-from bench_common import parse_inputs, peak_rss_mib, result_record  # noqa: E402
+from bench_common import parse_args, peak_rss_mib, result_record  # noqa: E402
 
 ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -53,16 +52,7 @@ def time_runs(session, feed: dict, count: int) -> list:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE")
-    args = ap.parse_args(argv)
-    if args.threads < 1 or args.runs < 1 or args.warmup < 0:
-        ap.error("--threads and --runs must be >= 1, --warmup >= 0")
-    given = parse_inputs(args.input, "ort_bench")
+    args, given = parse_args(argv, __doc__, "ort_bench")
 
     import onnxruntime as ort  # imported before timing: the import is not part of loading
 

@@ -40,6 +40,28 @@ std::vector<Region> connected_regions(const std::vector<uint8_t>& mask, int widt
 
 namespace {
 
+// Solves the n x n system given as n rows [a | b] of n + 1 values (Gauss-Jordan with partial
+// pivoting) into x; false when it is singular (a pivot below 1e-12 of the largest entry).
+bool solve_linear(std::vector<double> rows, int n, double* x) {
+  auto at = [&](int r, int c) -> double& { return rows[size_t(r) * size_t(n + 1) + size_t(c)]; };
+  double largest = 0;
+  for (double v : rows) largest = std::max(largest, std::fabs(v));
+  for (int col = 0; col < n; ++col) {
+    int pivot = col;
+    for (int row = col + 1; row < n; ++row)
+      if (std::fabs(at(row, col)) > std::fabs(at(pivot, col))) pivot = row;
+    for (int k = 0; k <= n; ++k) std::swap(at(col, k), at(pivot, k));
+    if (std::fabs(at(col, col)) <= 1e-12 * largest) return false;
+    for (int row = 0; row < n; ++row) {
+      if (row == col) continue;
+      const double f = at(row, col) / at(col, col);
+      for (int k = col; k <= n; ++k) at(row, k) -= f * at(col, k);
+    }
+  }
+  for (int i = 0; i < n; ++i) x[i] = at(i, n) / at(i, i);
+  return true;
+}
+
 float cross(Point o, Point a, Point b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
 
 // Andrew's monotone chain; counter-clockwise (in y-up terms), no collinear points.
@@ -125,28 +147,16 @@ namespace {
 
 // Solves the 8x8 system of the homography H (h33 = 1) with H * dst[i] ~ src[i].
 std::array<double, 9> homography(const std::array<Point, 4>& dst, const Quad& src) {
-  double a[8][9] = {};
+  std::vector<double> rows(8 * 9, 0.0);
   for (int i = 0; i < 4; ++i) {
     const double x = dst[i].x, y = dst[i].y, u = src[i].x, v = src[i].y;
-    double* r0 = a[2 * i];
-    double* r1 = a[2 * i + 1];
+    double* r0 = &rows[size_t(2 * i) * 9];
+    double* r1 = r0 + 9;
     r0[0] = x, r0[1] = y, r0[2] = 1, r0[6] = -x * u, r0[7] = -y * u, r0[8] = u;
     r1[3] = x, r1[4] = y, r1[5] = 1, r1[6] = -x * v, r1[7] = -y * v, r1[8] = v;
   }
-  for (int col = 0; col < 8; ++col) {  // Gaussian elimination with partial pivoting
-    int pivot = col;
-    for (int row = col + 1; row < 8; ++row)
-      if (std::fabs(a[row][col]) > std::fabs(a[pivot][col])) pivot = row;
-    std::swap(a[col], a[pivot]);
-    if (std::fabs(a[col][col]) < 1e-12) return {1, 0, 0, 0, 1, 0, 0, 0, 1};  // degenerate quad
-    for (int row = 0; row < 8; ++row) {
-      if (row == col) continue;
-      const double f = a[row][col] / a[col][col];
-      for (int k = col; k < 9; ++k) a[row][k] -= f * a[col][k];
-    }
-  }
   std::array<double, 9> h{};
-  for (int i = 0; i < 8; ++i) h[size_t(i)] = a[i][8] / a[i][i];
+  if (!solve_linear(std::move(rows), 8, h.data())) return {1, 0, 0, 0, 1, 0, 0, 0, 1};  // degenerate quad
   h[8] = 1;
   return h;
 }
@@ -217,29 +227,13 @@ CurvedLine fit_curved_line(const Region& region, int width) {
     halves.push_back(float(bottom[col] - top[col] + 1) / 2);
   }
   double q[3] = {0, 0, 0};  // the coefficients in t; a degenerate system keeps the lower terms
-  for (int degree = 2; degree >= 0; --degree) {
-    double a[3][4];
-    const int n = degree + 1;
+  for (int n = 3; n >= 1; --n) {  // terms of the fit: quadratic, then linear, then constant
+    std::vector<double> rows;
     for (int i = 0; i < n; ++i) {
-      for (int j = 0; j < n; ++j) a[i][j] = m[i][j];
-      a[i][n] = m[i][3];
+      rows.insert(rows.end(), m[i], m[i] + n);
+      rows.push_back(m[i][3]);
     }
-    bool singular = false;
-    for (int col = 0; col < n && !singular; ++col) {
-      int pivot = col;
-      for (int row = col + 1; row < n; ++row)
-        if (std::fabs(a[row][col]) > std::fabs(a[pivot][col])) pivot = row;
-      std::swap(a[col], a[pivot]);
-      if (std::fabs(a[col][col]) < 1e-9) singular = true;
-      for (int row = 0; row < n && !singular; ++row) {
-        if (row == col) continue;
-        const double f = a[row][col] / a[col][col];
-        for (int k = col; k <= n; ++k) a[row][k] -= f * a[col][k];
-      }
-    }
-    if (singular) continue;
-    for (int i = 0; i < n; ++i) q[i] = a[i][n] / a[i][i];
-    break;
+    if (solve_linear(std::move(rows), n, q)) break;
   }
   CurvedLine line;
   line.x_begin = float(x_min);

@@ -19,10 +19,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "geometry.h"
 #include "app.h"
+#include "geometry.h"
 #include "image.h"
 #include "iskra/iskra.hpp"
 
@@ -73,12 +74,19 @@ Image resize_to_height(const Image& image, int height, int max_width) {
   return example::resize_bilinear(image, width, height);
 }
 
-std::string single_input_name(const iskra::Model& model, const char* what) {
-  const std::vector<iskra::IoInfo> inputs = model.inputs();
-  if (inputs.size() != 1 || model.outputs().size() != 1)
-    throw std::runtime_error(std::string(what) + " model must have one input and one output");
-  return inputs[0].name;
-}
+// A PaddleOCR model: one image in, one tensor out.
+struct OcrModel {
+  iskra::Model model;
+  std::string input;  // the input's name
+
+  OcrModel(const std::string& path, const iskra::ModelOptions& options) : model(iskra::Model::load(path, options)) {
+    const std::vector<iskra::IoInfo> inputs = model.inputs();
+    if (inputs.size() != 1 || model.outputs().size() != 1)
+      throw std::runtime_error("'" + path + "' must have one input and one output");
+    input = inputs[0].name;
+  }
+  iskra::Tensor run(const iskra::Tensor& x) { return std::move(model.run({{input, x}})[0]); }
+};
 
 // Where a line of text is: a quadrilateral, or a curve for a line on a bent page.
 struct TextBox {
@@ -87,7 +95,7 @@ struct TextBox {
 };
 
 // DBNet text detection: a text probability per pixel, then one box per connected region.
-std::vector<TextBox> detect_text(iskra::Model& model, const Image& image) {
+std::vector<TextBox> detect_text(OcrModel& model, const Image& image) {
   // DetResizeForTest: longer side at most 960, both sides rounded to multiples of 32.
   const float ratio = std::max(image.width, image.height) > kDetLimitSide
                           ? float(kDetLimitSide) / float(std::max(image.width, image.height))
@@ -96,11 +104,11 @@ std::vector<TextBox> detect_text(iskra::Model& model, const Image& image) {
   const int h = std::max(32, int(std::lround(image.height * ratio / 32)) * 32);
   static const float mean[3] = {0.485f, 0.456f, 0.406f}, stddev[3] = {0.229f, 0.224f, 0.225f};
   const iskra::Tensor input = to_tensor(example::resize_bilinear(image, w, h), mean, stddev, w);
-  const std::vector<iskra::Tensor> out = model.run({{single_input_name(model, "detection"), input}});
-  const std::vector<int64_t> shape = out[0].shape();
+  const iskra::Tensor out = model.run(input);
+  const std::vector<int64_t> shape = out.shape();
   if (shape.size() != 4 || shape[2] != h || shape[3] != w)
     throw std::runtime_error("detection model output is not a 1x1xHxW probability map");
-  const float* prob = out[0].data<float>();
+  const float* prob = out.data<float>();
 
   std::vector<uint8_t> mask(size_t(w) * h);
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = prob[i] > kDetThreshold;
@@ -197,11 +205,11 @@ void draw_box(Image& image, const TextBox& box) {
 const float kHalf[3] = {0.5f, 0.5f, 0.5f};  // (x / 255 - 0.5) / 0.5 for cls and rec
 
 // The direction classifier: true when the crop is upside down (label "180", confident).
-bool is_upside_down(iskra::Model& model, const Image& crop) {
+bool is_upside_down(OcrModel& model, const Image& crop) {
   const iskra::Tensor input = to_tensor(resize_to_height(crop, kClsHeight, kClsWidth), kHalf, kHalf, kClsWidth);
-  const std::vector<iskra::Tensor> out = model.run({{single_input_name(model, "direction"), input}});
-  if (out[0].element_count() != 2) throw std::runtime_error("direction model output is not 2 scores");
-  const float* p = out[0].data<float>();
+  const iskra::Tensor out = model.run(input);
+  if (out.element_count() != 2) throw std::runtime_error("direction model output is not 2 scores");
+  const float* p = out.data<float>();
   return p[1] > p[0] && p[1] > kClsThreshold;
 }
 
@@ -223,17 +231,17 @@ struct Recognized {
 // Recognition at height 48, as wide as the crop's aspect ratio asks (at least 320), then CTC
 // greedy decoding: the best class per step, repeats merged, blanks (class 0) dropped.
 // Classes: 0 blank, 1..N the dictionary's lines, N+1 a space.
-Recognized recognize(iskra::Model& model, const std::vector<std::string>& dictionary, const Image& crop) {
+Recognized recognize(OcrModel& model, const std::vector<std::string>& dictionary, const Image& crop) {
   const float ratio = float(crop.width) / float(crop.height);
   const int width = std::max(kRecMinWidth, int(float(kRecHeight) * ratio));
   const iskra::Tensor input = to_tensor(resize_to_height(crop, kRecHeight, width), kHalf, kHalf, width);
-  const std::vector<iskra::Tensor> out = model.run({{single_input_name(model, "recognition"), input}});
-  const std::vector<int64_t> shape = out[0].shape();
+  const iskra::Tensor out = model.run(input);
+  const std::vector<int64_t> shape = out.shape();
   const int64_t classes = int64_t(dictionary.size()) + 2;
   if (shape.size() != 3 || shape[2] != classes)
     throw std::runtime_error("recognition model output has " + std::to_string(shape.back()) +
                              " classes; the dictionary gives " + std::to_string(classes));
-  const float* prob = out[0].data<float>();
+  const float* prob = out.data<float>();
   Recognized result;
   double confidence_sum = 0;
   int count = 0;
@@ -298,9 +306,9 @@ int run(const Options& options) {
   const std::string dir = options.models_dir + "/";
   iskra::ModelOptions model_options;
   model_options.threads = options.threads;
-  iskra::Model detector = iskra::Model::load(dir + "ch_PP-OCRv4_det_infer.onnx", model_options);
-  iskra::Model classifier = iskra::Model::load(dir + "ch_ppocr_mobile_v2.0_cls_infer.onnx", model_options);
-  iskra::Model recognizer = iskra::Model::load(dir + "ch_PP-OCRv4_rec_infer.onnx", model_options);
+  OcrModel detector(dir + "ch_PP-OCRv4_det_infer.onnx", model_options);
+  OcrModel classifier(dir + "ch_ppocr_mobile_v2.0_cls_infer.onnx", model_options);
+  OcrModel recognizer(dir + "ch_PP-OCRv4_rec_infer.onnx", model_options);
   const std::vector<std::string> dictionary = read_dictionary(dir + "ppocr_keys_v1.txt");
   const double load_ms = elapsed_ms(start);
 

@@ -123,14 +123,21 @@ class Converter {
     return g_.graph().nodes[node_index];  // by index: the node list has grown since
   }
 
-  // Conv attributes from Conv2DOptions or DepthwiseConv2DOptions (same field names); w_shape is [O, I/g, kh, kw].
+  // The NCHW Conv of CONV_2D or DEPTHWISE_CONV_2D (their options have the same field names) on x
+  // with the permuted filter w ([O, I/g, kh, kw]) and the optional bias, input 2.
   template <class Options>
-  static void set_conv_attrs(Node& conv, const Options& o, const Shape& w_shape, const std::string& pad, int64_t group) {
+  Status emit_conv(int x, int w, const Shape& w_shape, const Options& o, int64_t group) {
+    ISKRA_ASSIGN_OR_RETURN(std::string pad, auto_pad(o.padding()));
+    std::vector<int> extra = {w};
+    if (optional_input(2) != kNoValue) extra.push_back(optional_input(2));
+    Status status;
+    Node& conv = emit_nchw(OpKind::Conv, x, extra, o.fused_activation_function(), status);
     conv.attrs["strides"] = std::vector<int64_t>{o.stride_h(), o.stride_w()};
     conv.attrs["dilations"] = std::vector<int64_t>{o.dilation_h_factor(), o.dilation_w_factor()};
     conv.attrs["kernel_shape"] = std::vector<int64_t>{w_shape[2], w_shape[3]};
     conv.attrs["auto_pad"] = pad;
     conv.attrs["group"] = group;
+    return status;
   }
 
   static Result<std::string> auto_pad(Padding padding) {
@@ -191,13 +198,7 @@ Status Converter::conv2d() {
   if (x_shape.size() != 4) return invalid_model("the input has rank ", x_shape.size(), ", expected 4");
   if (w_shape[1] <= 0 || x_shape[3] % w_shape[1] != 0 || w_shape[0] % (x_shape[3] / w_shape[1]) != 0)
     return invalid_model("the filter's ", w_shape[1], " input channels do not divide the input's ", x_shape[3]);
-  ISKRA_ASSIGN_OR_RETURN(std::string pad, auto_pad(o->padding()));
-  Status status;
-  std::vector<int> extra = {w};
-  if (optional_input(2) != kNoValue) extra.push_back(optional_input(2));
-  Node& conv = emit_nchw(OpKind::Conv, x, extra, o->fused_activation_function(), status);
-  set_conv_attrs(conv, *o, w_shape, pad, x_shape[3] / w_shape[1]);
-  return status;
+  return emit_conv(x, w, w_shape, *o, x_shape[3] / w_shape[1]);
 }
 
 Status Converter::depthwise_conv2d() {
@@ -212,13 +213,7 @@ Status Converter::depthwise_conv2d() {
   if (x_shape.size() != 4) return invalid_model("the input has rank ", x_shape.size(), ", expected 4");
   if (w_shape[1] != 1 || x_shape[3] == 0 || w_shape[0] % x_shape[3] != 0)
     return invalid_model("a depthwise filter of ", w_shape[0], " channels for an input of ", x_shape[3]);
-  ISKRA_ASSIGN_OR_RETURN(std::string pad, auto_pad(o->padding()));
-  Status status;
-  std::vector<int> extra = {w};
-  if (optional_input(2) != kNoValue) extra.push_back(optional_input(2));
-  Node& conv = emit_nchw(OpKind::Conv, x, extra, o->fused_activation_function(), status);
-  set_conv_attrs(conv, *o, w_shape, pad, x_shape[3]);
-  return status;
+  return emit_conv(x, w, w_shape, *o, x_shape[3]);
 }
 
 // Transposed convolution with TFLite's output size (the output tensor's shape):
@@ -607,11 +602,12 @@ Status Converter::pack() {
   ISKRA_ASSIGN_OR_RETURN(int first, input(0));
   ISKRA_ASSIGN_OR_RETURN(Shape shape, static_shape(first, "the inputs"));
   ISKRA_ASSIGN_OR_RETURN(int64_t axis, resolved_axis(o ? o->axis() : 0, shape.size() + 1));
+  const int axes = g_.constant_i64(op_.name + "/axis", {axis});
   std::vector<int> expanded;
   for (size_t i = 0; i < op_.inputs.size(); ++i) {
     ISKRA_ASSIGN_OR_RETURN(int v, input(i));
     expanded.push_back(temp(str_cat("/expanded_", i), dtype_of(v)));
-    emit(OpKind::Unsqueeze, {v, g_.constant_i64(op_.name + "/axis", {axis})}, {expanded.back()});
+    emit(OpKind::Unsqueeze, {v, axes}, {expanded.back()});
   }
   emit(OpKind::Concat, expanded, {output()}).attrs["axis"] = axis;
   return Status::ok();
@@ -630,8 +626,8 @@ Status Converter::unpack() {
   for (size_t i = 0; i < op_.outputs.size(); ++i) pieces.push_back(temp(str_cat("/piece_", i), dtype_of(x)));
   emit(OpKind::Split, {x, g_.constant_i64(op_.name + "/sizes", std::vector<int64_t>(op_.outputs.size(), 1))}, pieces)
       .attrs["axis"] = axis;
-  for (size_t i = 0; i < pieces.size(); ++i)
-    emit(OpKind::Squeeze, {pieces[i], g_.constant_i64(op_.name + "/axis", {axis})}, {output(i)});
+  const int axes = g_.constant_i64(op_.name + "/axis", {axis});
+  for (size_t i = 0; i < pieces.size(); ++i) emit(OpKind::Squeeze, {pieces[i], axes}, {output(i)});
   return Status::ok();
 }
 
