@@ -104,6 +104,14 @@ TFLITE_OP_MODELS = {
     "tflite_argmax_cast": [Input("x", (3, 7, 11), "float32")],
 }
 
+# Quantized .tflite models made by scripts/make_tflite_models.py from Keras models with seeded
+# random weights: name -> (architecture, conversion). int8: full-integer, float input and output;
+# int8io: full-integer with int8 input and output; dynamic: int8 weights, float activations.
+TFLITE_QUANTIZED_MODELS = {
+    f"{arch}_{mode}": (arch, mode) for arch in ("small_cnn", "mobilenet_v2") for mode in ("int8", "int8io", "dynamic")
+}
+TFLITE_QUANTIZED_SIZE = {"small_cnn": 32, "mobilenet_v2": 224}
+TFLITE_QUANTIZED_INPUT = "serving_default_image:0"
 
 # --- inputs ------------------------------------------------------------------------------------------
 
@@ -171,6 +179,19 @@ def mediapipe_input(height, width, lo=0.0, hi=1.0, photo="astronaut.png"):
     img = load_photo(photo).resize((width, height), Image.BILINEAR)
     a = np.asarray(img, dtype=np.float32) / 255.0
     return np.ascontiguousarray((lo + (hi - lo) * a)[None]).astype(np.float32)
+
+
+def quantized_photo_input(path, size, mode):
+    """astronaut.png at size x size in [-1, 1]; for an int8-input model quantized with the
+    model's own input scale and zero point (read by LiteRT's interpreter)."""
+    np = _np()
+    x = mediapipe_input(size, size, -1.0, 1.0)
+    if mode != "int8io":
+        return x
+    from ai_edge_litert.interpreter import Interpreter
+
+    scale, zero_point = Interpreter(model_path=str(path)).get_input_details()[0]["quantization"]
+    return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
 
 
 def vad_audio(num_samples, seed=0, sr=VAD_SAMPLE_RATE):
@@ -267,6 +288,18 @@ def _all_models() -> list[Model]:
             inputs=inputs,
             make_steps=lambda steps=1, inputs=inputs: [seeded_inputs(inputs) for _ in range(steps)],
             tags=("tflite", "tflite_ops"),
+        ))
+    for name, (arch, mode) in TFLITE_QUANTIZED_MODELS.items():
+        path = TFLITE_OPS_DIR / f"{name}.tflite"
+        size = TFLITE_QUANTIZED_SIZE[arch]
+        models.append(Model(
+            name=name,
+            path=path,
+            source=f"Keras {arch} (seeded random weights), TFLiteConverter {mode}, made by scripts/make_tflite_models.py",
+            inputs=[Input(TFLITE_QUANTIZED_INPUT, (1, size, size, 3), "int8" if mode == "int8io" else "float32")],
+            make_steps=_single(lambda path=path, size=size, mode=mode: quantized_photo_input(path, size, mode),
+                               TFLITE_QUANTIZED_INPUT),
+            tags=("tflite", "tflite_ops", "quantized", "image"),
         ))
     models += [
         Model(

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -93,7 +94,24 @@ float OpTest::expect_fast_matches_reference(float tolerance, int threads) {
     const Tensor& f = fast.outputs[o];
     EXPECT_EQ(r.shape(), f.shape()) << "output " << o;
     EXPECT_EQ(r.dtype(), f.dtype()) << "output " << o;
-    if (r.shape() != f.shape() || r.dtype() != DType::kF32 || f.dtype() != DType::kF32) continue;
+    if (r.shape() != f.shape() || r.dtype() != f.dtype()) continue;
+    if (r.dtype() == DType::kI8 || r.dtype() == DType::kU8) {  // quantized: within `tolerance` steps
+      size_t bad = 0;
+      for (int64_t i = 0; i < r.element_count(); ++i) {
+        const auto at = [&](const Tensor& t) {
+          return t.dtype() == DType::kI8 ? float(t.data<int8_t>()[i]) : float(t.data<uint8_t>()[i]);
+        };
+        const float diff = std::fabs(at(r) - at(f));
+        if (diff > tolerance && bad++ < 5) ADD_FAILURE() << "output " << o << " element " << i << ": fast " << at(f) << " ref " << at(r);
+        max_diff = std::max(max_diff, diff);
+      }
+      EXPECT_EQ(bad, 0u) << "elements out of tolerance in output " << o;
+      continue;
+    }
+    if (r.dtype() != DType::kF32) {
+      ADD_FAILURE() << "output " << o << ": no comparison for dtype " << dtype_name(r.dtype());
+      continue;
+    }
     const auto rs = r.span<float>();
     const auto fs = f.span<float>();
     size_t bad = 0;

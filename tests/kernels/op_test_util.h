@@ -33,8 +33,9 @@ class OpTest {
   OpTest& absent_input();                                   // an omitted optional input
   OpTest& attr(const std::string& key, AttrValue value);
 
-  // Runs both ways; each output must satisfy
-  //   |fast - ref| <= tolerance * (1 + |ref|)  (elementwise).
+  // Runs both ways; each float32 output must satisfy
+  //   |fast - ref| <= tolerance * (1 + |ref|)  (elementwise),
+  // each int8 / uint8 output |fast - ref| <= tolerance (quantization steps).
   // `threads` sizes the fast session's pool. Returns the max abs difference.
   float expect_fast_matches_reference(float tolerance, int threads = 1);
   // The fast table must decline this case (reference kernel runs).

@@ -2,7 +2,9 @@
 """Runs the real models with `iskra run` and with the format's own runtime (ONNX
 Runtime for .onnx, LiteRT for .tflite) on the same inputs and compares every output:
 max|diff| <= 1e-4 * max|ref| + 1e-5 (per output, per call; a model may set a looser
-relative tolerance for a named output, see scripts/models.py).
+relative tolerance for a named output, see scripts/models.py). Outputs of quantized
+.tflite models may differ by one quantization step, or by as much as LiteRT's XNNPACK
+and builtin kernels differ from each other on that call (LitertRunner.quantized_tolerance).
 
 The models, their inputs and where their files are come from scripts/models.py
 (scripts/setup installs the files). Recurrent models (Silero VAD) run over several
@@ -56,11 +58,14 @@ def tolerance(ref, rtol=RTOL) -> float:
     return rtol * peak + ATOL
 
 
-def compare(got, ref, rtol=RTOL):
-    """(max|diff|, tolerance, problem or None) for one output."""
+def compare(got, ref, rtol=RTOL, step=None):
+    """(max|diff|, tolerance, problem or None) for one output. `step`: the output's
+    quantization step, for outputs of quantized models, which may differ by one step."""
     import numpy as np
 
     tol = tolerance(ref.astype(np.float64), rtol) if ref.dtype.kind in "fc" else 0.0
+    if step is not None:
+        tol = max(tol, step * (1 + 1e-6))
     if got.shape != ref.shape:
         return float("nan"), tol, f"shape {list(got.shape)} != reference {list(ref.shape)}"
     if got.dtype != ref.dtype:
@@ -111,16 +116,77 @@ class LitertRunner:
     def __init__(self, path):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.path = path
         self.interp = Interpreter(model_path=str(path), num_threads=1)
         self.interp.allocate_tensors()
         self.inputs = {d["name"]: d["index"] for d in self.interp.get_input_details()}
         self.outputs = [(d["name"], d["index"]) for d in self.interp.get_output_details()]
+        # Quantized models: LiteRT's own two kernel sets (XNNPACK and its builtin kernels)
+        # differ by several steps at the output, as rounding differences compound layer by
+        # layer. Their difference on each call widens the tolerance (see compare_quantized).
+        self.builtin, self.steps = self.quantization_steps()
+        self.spread = {}
+
+    def quantization_steps(self):
+        """output name -> its quantization step: 1 for a quantized integer output (values
+        compare as integers), the scale of the DEQUANTIZE input for a float output that
+        DEQUANTIZE makes. Read from the plain interpreter: XNNPACK replaces the ops."""
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        details = self.interp.get_tensor_details()
+        if not any(d["quantization_parameters"]["scales"].size > 0 for d in details):
+            return None, {}  # a float model (fp16 weights carry no scales)
+        plain = Interpreter(model_path=str(self.path),
+                            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        plain.allocate_tensors()
+        tensors = {d["index"]: d for d in plain.get_tensor_details()}
+        made_by = {t: op for op in plain._get_ops_details() for t in op["outputs"]}  # noqa: SLF001
+        quantized_weights = any(d["dtype"].__name__ == "int8" and d["quantization_parameters"]["scales"].size > 0
+                                for d in tensors.values())
+        steps = {}
+        for name, index in self.outputs:
+            scale = tensors[index]["quantization"][0]
+            op = made_by.get(index)
+            if scale > 0:
+                steps[name] = 1.0
+            elif op is not None and op["op_name"] == "DEQUANTIZE":
+                steps[name] = tensors[op["inputs"][0]]["quantization"][0]
+            elif quantized_weights:  # dynamic range: float outputs, activations quantized inside ops
+                steps[name] = 0.0
+        return plain if steps else None, steps
 
     def run(self, feed):
         for name, value in feed.items():
             self.interp.set_tensor(self.inputs[name], value)
         self.interp.invoke()
-        return {name: self.interp.get_tensor(index).copy() for name, index in self.outputs}
+        out = {name: self.interp.get_tensor(index).copy() for name, index in self.outputs}
+        if self.builtin is not None:
+            import numpy as np
+
+            for name, value in feed.items():
+                self.builtin.set_tensor(self.inputs[name], value)
+            self.builtin.invoke()
+            for name, index in self.outputs:
+                other = self.builtin.get_tensor(index).astype(np.float64)
+                self.spread[name] = float(np.max(np.abs(other - out[name].astype(np.float64)))) if other.size else 0.0
+        return out
+
+    def quantized_tolerance(self, name, ref):
+        """None for float models; else max(one quantization step, LiteRT's XNNPACK-vs-builtin
+        difference on this call, and for dynamic-range outputs 2^-7 * max|ref|: one step of
+        the int8 activations LiteRT quantizes inside each op)."""
+        if name not in self.steps:
+            return None
+        import numpy as np
+
+        step = self.steps[name]
+        if step == 0.0:
+            step = float(np.max(np.abs(ref))) / 128 if ref.size else 0.0
+        return max(step, self.spread.get(name, 0.0))
+
+
+def quantized_tolerance(runner, name, ref):
+    return runner.quantized_tolerance(name, ref) if isinstance(runner, LitertRunner) else None
 
 
 def reference_runner(path, ort_level):
@@ -231,7 +297,7 @@ def check_model(m, args, cmd_prefix, emit):
             except Exception as e:  # noqa: BLE001 - report any unreadable file as a failure
                 emit(Row(m.name, step, name, float("nan"), tolerance(value, rtol(name)), f"unreadable {f.name}: {e}", cmd))
                 continue
-            diff, tol, problem = compare(got[name], value, rtol(name))
+            diff, tol, problem = compare(got[name], value, rtol(name), quantized_tolerance(ref_runner, name, value))
             emit(Row(m.name, step, name, diff, tol, problem, cmd if problem else None), secs)
         # Feed each runtime its own state for the next chunk.
         for out_name, in_name in m.feedback.items():

@@ -59,6 +59,13 @@ struct ModelBuilder {
     tensors.push_back(tfl::CreateTensorDirect(fbb, &shape, type, buffer, name.c_str(), 0, false, sparsity));
     return static_cast<int>(tensors.size() - 1);
   }
+  // A tensor with TFLite quantization parameters (real = scale * (q - zero_point)).
+  int quantized(const std::string& name, std::vector<int32_t> shape, tfl::TensorType type, std::vector<float> scales,
+                std::vector<int64_t> zero_points) {
+    auto q = tfl::CreateQuantizationParametersDirect(fbb, nullptr, nullptr, &scales, &zero_points);
+    tensors.push_back(tfl::CreateTensorDirect(fbb, &shape, type, 0, name.c_str(), q));
+    return static_cast<int>(tensors.size() - 1);
+  }
   int constant(const std::string& name, std::vector<int32_t> shape, const std::vector<float>& values) {
     const std::vector<uint8_t> data = bytes_of(values);
     return tensor(name, std::move(shape), &data);
@@ -301,6 +308,35 @@ TEST(TfliteImport, TensorOpsRefuseWhatTheyCannotMap) {
          tfl::CreateGatherOptions(m.fbb, 1, /*batch_dims=*/1).Union());
     expect_load_error(m.finish({x, indices}, {y}), "GATHER with batch_dims 1 is not supported");
   }
+}
+
+// x → QUANTIZE (scale, zero point) → DEQUANTIZE → y.
+std::vector<uint8_t> quantize_round_trip(float scale, int64_t zero_point, size_t zero_points = 1) {
+  ModelBuilder m;
+  const int x = m.tensor("x", {6});
+  const int q = m.quantized("q", {6}, tfl::TensorType::INT8, {scale}, std::vector<int64_t>(zero_points, zero_point));
+  const int y = m.tensor("y", {6});
+  m.op(tfl::BuiltinOperator::QUANTIZE, {x}, {q});
+  m.op(tfl::BuiltinOperator::DEQUANTIZE, {q}, {y});
+  return m.finish({x}, {y});
+}
+
+TEST(TfliteImport, QuantizeThenDequantizeRoundsAndSaturates) {
+  const std::vector<float> x = {-100.0f, -1.26f, 0.0f, 0.74f, 1.25f, 100.0f};
+  for (bool optimize : {true, false}) {
+    auto out = run_model(quantize_round_trip(0.5f, 3), {Tensor::from_vector<float>(Shape{6}, x).value()}, optimize);
+    ASSERT_TRUE(out.is_ok()) << out.status().message();
+    // q = clamp(round_half_even(x / 0.5) + 3, -128, 127); y = 0.5 * (q - 3).
+    const std::vector<float> expected = {-65.5f, -1.5f, 0.0f, 0.5f, 1.0f, 62.0f};
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ((*out)[0].data<float>()[i], expected[i]) << "x = " << x[i];
+  }
+}
+
+TEST(TfliteImport, BadQuantizationParametersAreErrors) {
+  expect_load_error(quantize_round_trip(0.0f, 0), "quantization scale 0 is not a positive number");
+  expect_load_error(quantize_round_trip(-1.0f, 0), "is not a positive number");
+  expect_load_error(quantize_round_trip(0.5f, 300), "zero point 300 is outside the range of i8");
+  expect_load_error(quantize_round_trip(0.5f, 0, 2), "2 zero points for 1 scales");
 }
 
 }  // namespace

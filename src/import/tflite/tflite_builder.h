@@ -27,6 +27,7 @@ struct OpToConvert {
   std::vector<int> outputs;
   std::vector<const schema::Tensor*> input_tensors;  // nullptr where absent
   std::vector<int> output_tensor_ids;                // indices in the subgraph's tensors
+  std::vector<const schema::Tensor*> output_tensors;  // their tables
 
   // "tflite operator #12 (CONV_2D) 'name': " — the prefix of every error about it.
   std::string label;
@@ -60,8 +61,15 @@ class GraphEmitter {
   std::vector<int>& value_of_tensor_;
 };
 
-// Converts one operator into IR nodes (or folds it, see bind_tensor).
+// Converts one operator into IR nodes (or folds it, see bind_tensor): ops on
+// quantized values by tflite_quantized.cc, the others by convert_float_operator.
 Status convert_operator(const OpToConvert& op, GraphEmitter& emitter);
+// The float (and plain integer) ops, tflite_ops.cc.
+Status convert_float_operator(const OpToConvert& op, GraphEmitter& emitter);
+
+// A quantized constant (int8 / uint8 / int16 with the scales and zero points of
+// its TFLite tensor, per tensor or per channel) as float32.
+Result<Tensor> dequantized_constant(const Tensor& t, const schema::Tensor* tensor);
 
 // The TFLite element type as an IR dtype; an error naming `what` for types Iskra cannot hold.
 Result<DType> dtype_from_tflite(schema::TensorType type, const std::string& what);

@@ -264,6 +264,7 @@ class TfliteImporter {
       if (t < 0) continue;
       c.outputs.push_back(value_of_tensor_[static_cast<size_t>(t)]);
       c.output_tensor_ids.push_back(t);
+      c.output_tensors.push_back(subgraph.tensors()->Get(static_cast<flatbuffers::uoffset_t>(t)));
     }
     if (c.outputs.empty()) return invalid_model(where, " (", kind, ") has no output");
     c.name = graph_.value(c.outputs[0]).name;

@@ -77,7 +77,7 @@ class Converter {
 
   // The value the op itself should write so that `act` can follow it into `final_out`.
   int pre_activation(ActivationFunctionType act, int final_out, const std::string& suffix) {
-    return act == ActivationFunctionType::NONE ? final_out : temp(suffix);
+    return act == ActivationFunctionType::NONE ? final_out : temp(suffix, dtype_of(final_out));
   }
   Status activation(ActivationFunctionType act, int in, int out) {
     switch (act) {
@@ -112,7 +112,7 @@ class Converter {
   // An NCHW op between transposes: x (NHWC) → op(x_nchw, extra...) → [act] → y (NHWC).
   Node& emit_nchw(OpKind op, int x, std::vector<int> extra, ActivationFunctionType act, Status& status) {
     const int x_nchw = transpose(x, kNhwcToNchw, "/input_nchw");
-    const int y_nchw = temp("/nchw");
+    const int y_nchw = temp("/nchw", dtype_of(output()));
     const int y_op = pre_activation(act, y_nchw, "/nchw_pre_activation");
     std::vector<int> in = {x_nchw};
     in.insert(in.end(), extra.begin(), extra.end());
@@ -456,37 +456,21 @@ Status Converter::softmax() {
   return Status::ok();
 }
 
-// DEQUANTIZE of a constant (fp16 weights, int8 weights of dynamic-range models)
+// DEQUANTIZE of a constant (fp16 weights, int8 weights)
 // is done now: the output tensor becomes a float32 constant.
 Status Converter::dequantize() {
   ISKRA_RETURN_IF_ERROR(expect_io(1, 1, 1));
   ISKRA_ASSIGN_OR_RETURN(int x, input(0));
   const Tensor* t = g_.constant(x);
-  if (!t) return unsupported("DEQUANTIZE of a value computed at run time (a quantized model) is not supported yet");
+  if (!t) return unsupported("DEQUANTIZE of a value computed at run time");  // tflite_quantized.cc converts those
   ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate_uninitialized(DType::kF32, t->shape()));
-  float* dst = out.data<float>();
-  const int64_t count = t->element_count();
   if (t->dtype() == DType::kF16) {
+    float* dst = out.data<float>();
+    const int64_t count = t->element_count();
     const auto* src = t->data<uint16_t>();
     for (int64_t i = 0; i < count; ++i) dst[i] = Float16::to_float(src[i]);
-  } else if (t->dtype() == DType::kI8 || t->dtype() == DType::kU8) {
-    const schema::QuantizationParameters* q = op_.input_tensors[0] ? op_.input_tensors[0]->quantization() : nullptr;
-    if (!q || !q->scale() || q->scale()->size() == 0) return invalid_model("the input has no quantization scale");
-    const size_t channels = q->scale()->size();
-    const int64_t axis = channels > 1 ? q->quantized_dimension() : 0;
-    if (channels > 1 && (axis < 0 || axis >= t->rank() || static_cast<size_t>(t->dim(static_cast<int>(axis))) != channels))
-      return invalid_model(channels, " scales do not match dimension ", axis, " of ", t->describe());
-    if (q->zero_point() && q->zero_point()->size() != 0 && q->zero_point()->size() != channels)
-      return invalid_model(q->zero_point()->size(), " zero points for ", channels, " scales");
-    int64_t inner = 1;
-    for (int d = static_cast<int>(axis) + 1; d < t->rank(); ++d) inner *= t->dim(d);
-    for (int64_t i = 0; i < count; ++i) {
-      const size_t c = channels > 1 ? static_cast<size_t>((i / inner) % static_cast<int64_t>(channels)) : 0;
-      const float scale = q->scale()->Get(static_cast<flatbuffers::uoffset_t>(c));
-      const int64_t zero = q->zero_point() && q->zero_point()->size() ? q->zero_point()->Get(static_cast<flatbuffers::uoffset_t>(c)) : 0;
-      const int64_t v = t->dtype() == DType::kI8 ? int64_t{t->data<int8_t>()[i]} : int64_t{t->data<uint8_t>()[i]};
-      dst[i] = scale * static_cast<float>(v - zero);
-    }
+  } else if (t->dtype() == DType::kI8 || t->dtype() == DType::kU8 || t->dtype() == DType::kI16) {
+    ISKRA_ASSIGN_OR_RETURN(out, dequantized_constant(*t, op_.input_tensors[0]));
   } else {
     return unsupported("DEQUANTIZE of ", dtype_name(t->dtype()), " is not supported");
   }
@@ -732,6 +716,17 @@ Status Converter::run() {
     }
     case BuiltinOperator::CONCATENATION: return concatenation();
     case BuiltinOperator::RESHAPE: return reshape();
+    case BuiltinOperator::SQUEEZE:
+    case BuiltinOperator::EXPAND_DIMS: {  // a reshape to the output tensor's shape
+      ISKRA_RETURN_IF_ERROR(expect_io(1, 2, 1));
+      ISKRA_ASSIGN_OR_RETURN(int x, input(0));
+      ISKRA_ASSIGN_OR_RETURN(Shape y_shape, static_shape(output(), "the output"));
+      ISKRA_ASSIGN_OR_RETURN(Shape x_shape, static_shape(x, "the input"));
+      if (shape_element_count(x_shape) != shape_element_count(y_shape))
+        return invalid_model("output ", shape_to_string(y_shape), " does not hold input ", shape_to_string(x_shape));
+      emit(OpKind::Reshape, {x, g_.constant_i64(op_.name + "/shape", y_shape)}, {output()}).attrs["allowzero"] = int64_t{1};
+      return Status::ok();
+    }
     case BuiltinOperator::PAD:
     case BuiltinOperator::PADV2:
     case BuiltinOperator::MIRROR_PAD: return pad();
@@ -804,6 +799,6 @@ Status Converter::run() {
 
 }  // namespace
 
-Status convert_operator(const OpToConvert& op, GraphEmitter& emitter) { return Converter(op, emitter).run(); }
+Status convert_float_operator(const OpToConvert& op, GraphEmitter& emitter) { return Converter(op, emitter).run(); }
 
 }  // namespace iskra::tflite

@@ -10,6 +10,7 @@ void register_cpu_kernels(OpTable& table) {
   cpu::register_normalize_kernels(table);
   cpu::register_pool_kernels(table);
   cpu::register_movement_kernels(table);
+  cpu::register_quantized_kernels(table);
 }
 
 const OpTable& default_op_table() {

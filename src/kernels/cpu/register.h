@@ -12,5 +12,6 @@ void register_elementwise_kernels(OpTable& table);  // unary and binary ops (ele
 void register_normalize_kernels(OpTable& table);    // Softmax, BatchNorm, LayerNorm, ReduceMean (normalize_kernels.cc)
 void register_pool_kernels(OpTable& table);         // MaxPool, AveragePool, their NHWC forms, global pools (pool_kernels.cc)
 void register_movement_kernels(OpTable& table);     // Transpose, Concat, Resize (movement_kernels.cc)
+void register_quantized_kernels(OpTable& table);    // QLinearConvNhwc, QuantizeLinear, DequantizeLinear (quantized_kernels.cc)
 
 }  // namespace iskra::cpu

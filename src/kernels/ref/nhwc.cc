@@ -3,7 +3,10 @@
 // inputs (X, and Sum of FusedConvNhwc) are transposed to NCHW, the NCHW op's
 // shape function or reference kernel runs, and the output is transposed
 // back. Slow on purpose: the oracle of the fast NHWC kernels.
+#include <algorithm>
 #include <array>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernel.h"
@@ -19,11 +22,12 @@ struct ChannelsLastOp {
   std::array<bool, 4> channels_last_input;  // inputs in NHWC (the others are as for the NCHW op)
 };
 
-constexpr std::array<ChannelsLastOp, 4> kChannelsLastOps = {{
+constexpr std::array<ChannelsLastOp, 5> kChannelsLastOps = {{
     {OpKind::FusedConvNhwc, OpKind::FusedConv, {true, false, false, true}},
     {OpKind::ConvTransposeNhwc, OpKind::ConvTranspose, {true, false, false, false}},
     {OpKind::MaxPoolNhwc, OpKind::MaxPool, {true, false, false, false}},
     {OpKind::AveragePoolNhwc, OpKind::AveragePool, {true, false, false, false}},
+    {OpKind::QLinearConvNhwc, OpKind::QLinearConv, {true, false, false, false}},
 }};
 
 const ChannelsLastOp& channels_last_op(OpKind op) {
@@ -40,6 +44,20 @@ Status check_rank4(const Node& node, size_t i, const Tensor& t) {
   if (t.rank() != 4)
     return invalid_model(node.label(), "input ", i, " must be a 4-D NHWC tensor, got ", t.describe());
   return Status::ok();
+}
+
+// QLinearConvNhwc's fused activation: its output clamped to [activation_min, activation_max].
+void clamp_to_activation_range(const Node& node, Tensor& y) {
+  const auto clamp = [&](auto* data, int64_t lo, int64_t hi) {
+    using T = std::remove_pointer_t<decltype(data)>;
+    const T min = static_cast<T>(std::max(lo, int64_t{std::numeric_limits<T>::min()}));
+    const T max = static_cast<T>(std::min(hi, int64_t{std::numeric_limits<T>::max()}));
+    for (int64_t i = 0; i < y.element_count(); ++i) data[i] = std::clamp(data[i], min, max);
+  };
+  const int64_t lo = node.attr_int("activation_min", std::numeric_limits<int64_t>::min());
+  const int64_t hi = node.attr_int("activation_max", std::numeric_limits<int64_t>::max());
+  if (y.dtype() == DType::kI8) clamp(y.data<int8_t>(), lo, hi);
+  else if (y.dtype() == DType::kU8) clamp(y.data<uint8_t>(), lo, hi);
 }
 
 Status infer_channels_last(InferContext& ctx) {
@@ -84,6 +102,7 @@ Status run_channels_last(KernelContext& ctx) {
   KernelContext inner{ctx.node, inputs, outputs, nullptr};
   ISKRA_RETURN_IF_ERROR(reference_op_table().get(op.nchw_op).reference(inner));
   permute_dims(y_nchw, kNchwToNhwc, y);
+  if (ctx.node.op == OpKind::QLinearConvNhwc) clamp_to_activation_range(ctx.node, y);
   return Status::ok();
 }
 

@@ -1,0 +1,445 @@
+// Fast kernels of quantized models: per-tensor QuantizeLinear and
+// DequantizeLinear (float32 <-> int8 / uint8), and the int8 channels-last
+// convolution QLinearConvNhwc (TFLite's quantized
+// CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED) with int8 X, W, Y, a
+// per-tensor input and output quantization and symmetric weights (zero point
+// 0, one scale per output channel or one for all):
+//
+//   acc[p, m] = sum_k (x[p, k] - x_zp) * w[k, m] + bias[m]              (int32)
+//   y[p, m]   = clamp(round(acc * x_scale * w_scale[m] / y_scale) + y_zp)
+//
+//   group 1       im2col rows of 6 output pixels against W packed for 4-byte
+//                 dot products. The rows hold x + 128 as unsigned bytes, the
+//                 operand order of AVX-512 VNNI's vpdpbusd (u8 x s8 → s32);
+//                 the +128 and x_zp come back out as one per-channel constant
+//                 (correction[m] = bias[m] - (128 + x_zp) * sum_k w[k, m]).
+//                 Other CPUs run the same layout in plain C++.
+//   depthwise     per output pixel, int32 sums over the taps, vectorized over
+//   (group == C   channels by the compiler (one clone per x86 SIMD level).
+//    == M)
+//   other groups  the reference kernel.
+// Requantization is in float32 (as XNNPACK's), so a value on a rounding tie
+// may land one step away from the reference kernel, which rounds in double.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/cpu/conv_common.h"
+#include "kernels/cpu/parallel_chunks.h"
+#include "kernels/cpu/register.h"
+#include "kernels/layout.h"
+
+namespace iskra::cpu {
+
+namespace {
+
+using Prepared = Result<std::unique_ptr<PreparedKernel>>;
+
+#if defined(__x86_64__) && !defined(__clang__)
+#define ISKRA_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ISKRA_SIMD_CLONES
+#endif
+
+constexpr int64_t kTileRows = 6;      // output pixels per micro-kernel call
+constexpr int64_t kTileChannels = 32;  // output channels per micro-kernel call (two 16-lane vectors)
+
+// Per output channel: the int32 constant added to the raw dot product, and
+// the float multiplier of the requantization.
+struct Requantization {
+  std::vector<int32_t> correction;
+  std::vector<float> multiplier;
+  int32_t y_zero_point = 0, lo = -128, hi = 127;
+
+  int8_t apply(int32_t acc, int64_t m) const {
+    const float scaled = static_cast<float>(acc + correction[static_cast<size_t>(m)]) * multiplier[static_cast<size_t>(m)];
+    const int32_t q = static_cast<int32_t>(std::nearbyint(scaled)) + y_zero_point;
+    return static_cast<int8_t>(std::clamp(q, lo, hi));
+  }
+};
+
+bool cpu_has_vnni() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+#else
+  return false;
+#endif
+}
+
+// acc[r][j] = sum over k4 of the 4-byte dot product of a row r and channel j (u8 x s8).
+// a: rows of k4 * 4 bytes, a_stride apart; w: k4 blocks of kTileChannels * 4 bytes, w_stride apart.
+void dot_tile_portable(const uint8_t* a, int64_t a_stride, int64_t rows, const int8_t* w, int64_t w_stride,
+                       int64_t k4, int32_t* acc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t sums[kTileChannels] = {};
+    const uint8_t* row = a + r * a_stride;
+    for (int64_t k = 0; k < k4; ++k) {
+      const int8_t* wk = w + k * w_stride;
+      for (int64_t j = 0; j < kTileChannels; ++j)
+        for (int64_t b = 0; b < 4; ++b) sums[j] += int32_t{row[k * 4 + b]} * int32_t{wk[j * 4 + b]};
+    }
+    std::memcpy(acc + r * kTileChannels, sums, sizeof(sums));
+  }
+}
+
+#if defined(__x86_64__)
+// Requantizes 16 accumulators of channels m0.. (lanes past `width` are not stored).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store_requantized16(__m512i acc, const int32_t* correction,
+                                                                            const float* multiplier, __m512i zp,
+                                                                            __m512i lo, __m512i hi, int64_t width,
+                                                                            int8_t* y) {
+  if (width <= 0) return;
+  const __mmask16 mask = width >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
+  const __m512i corrected = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, correction));
+  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(mask, multiplier));
+  __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(scaled), zp);  // round to nearest even
+  q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+  _mm_mask_storeu_epi8(y, mask, _mm512_cvtepi32_epi8(q));
+}
+
+// The same tile, requantized and stored: y rows y_stride apart, channels m0 .. m0 + width.
+template <int Rows>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void tile_vnni(const uint8_t* a, int64_t a_stride,
+                                                                       const int8_t* w, int64_t w_stride, int64_t k4,
+                                                                       const int32_t* correction,
+                                                                       const float* multiplier, int32_t y_zp,
+                                                                       int32_t lo, int32_t hi, int64_t width,
+                                                                       int8_t* y, int64_t y_stride) {
+  __m512i c0[Rows], c1[Rows];
+  for (int r = 0; r < Rows; ++r) c0[r] = c1[r] = _mm512_setzero_si512();
+  for (int64_t k = 0; k < k4; ++k) {
+    const __m512i w0 = _mm512_loadu_si512(w + k * w_stride);
+    const __m512i w1 = _mm512_loadu_si512(w + k * w_stride + 64);
+    for (int r = 0; r < Rows; ++r) {
+      int32_t four;
+      std::memcpy(&four, a + r * a_stride + k * 4, 4);
+      const __m512i x = _mm512_set1_epi32(four);
+      c0[r] = _mm512_dpbusd_epi32(c0[r], x, w0);
+      c1[r] = _mm512_dpbusd_epi32(c1[r], x, w1);
+    }
+  }
+  const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int r = 0; r < Rows; ++r) {
+    store_requantized16(c0[r], correction, multiplier, zp, vlo, vhi, width, y + r * y_stride);
+    store_requantized16(c1[r], correction + 16, multiplier + 16, zp, vlo, vhi, width - 16, y + r * y_stride + 16);
+  }
+}
+#endif
+
+// Per-thread byte scratch for the im2col rows.
+uint8_t* byte_scratch(size_t bytes) { return reinterpret_cast<uint8_t*>(im2col_scratch((bytes + 3) / 4)); }
+
+struct QuantParams {
+  float x_scale = 0, y_scale = 0;
+  int32_t x_zero_point = 0, y_zero_point = 0;
+  std::vector<float> w_scale;  // per output channel
+};
+
+class QConvGemmKernel final : public PreparedKernel {
+ public:
+  QConvGemmKernel(const Conv2dGeometry& g, const int8_t* w, const int32_t* bias, const QuantParams& q,
+                  int32_t lo, int32_t hi)
+      : g_(g), k_(g.gemm_k()), k4_((g.gemm_k() + 3) / 4), vnni_(cpu_has_vnni()) {
+    const int64_t m = g.out_c, taps = g.k_h * g.k_w, tiles = (m + kTileChannels - 1) / kTileChannels;
+    // packed_[tile][k4][j][b] = W[m = tile*32 + j] at gemm row k = k4*4 + b, the rows ordered
+    // (ky, kx, c) as the im2col rows; zero past K and past M.
+    packed_.assign(static_cast<size_t>(tiles * k4_ * kTileChannels * 4), 0);
+    rq_.correction.assign(static_cast<size_t>(m), 0);
+    rq_.multiplier.resize(static_cast<size_t>(m));
+    for (int64_t o = 0; o < m; ++o) {
+      int64_t sum = 0;
+      for (int64_t c = 0; c < g.in_c; ++c)
+        for (int64_t t = 0; t < taps; ++t) {
+          const int8_t v = w[(o * g.in_c + c) * taps + t];
+          const int64_t k = t * g.in_c + c;
+          packed_[static_cast<size_t>((((o / kTileChannels) * k4_ + k / 4) * kTileChannels + o % kTileChannels) * 4 + k % 4)] = v;
+          sum += v;
+        }
+      rq_.correction[static_cast<size_t>(o)] =
+          static_cast<int32_t>((bias ? bias[o] : 0) - (128 + int64_t{q.x_zero_point}) * sum);
+      rq_.multiplier[static_cast<size_t>(o)] = q.x_scale * q.w_scale[static_cast<size_t>(o)] / q.y_scale;
+    }
+    rq_.y_zero_point = q.y_zero_point;
+    rq_.lo = lo;
+    rq_.hi = hi;
+    pad_byte_ = static_cast<uint8_t>(q.x_zero_point + 128);
+  }
+
+  Status run(KernelContext& ctx) override {
+    const int64_t pixels = g_.out_plane();
+    const int64_t rows_total = g_.batch * pixels;
+    const int64_t tiles_total = (rows_total + kTileRows - 1) / kTileRows;
+    const int8_t* x = ctx.input(0).data<int8_t>();
+    int8_t* y = ctx.output(0).data<int8_t>();
+    const int64_t work_per_tile = kTileRows * k_ * g_.out_c;
+    for_each_chunk(ctx.pool, tiles_total, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(work_per_tile, 1)), 1,
+                   [&](int64_t t0, int64_t t1) {
+                     uint8_t* rows = byte_scratch(static_cast<size_t>(kTileRows * k4_ * 4));
+                     for (int64_t t = t0; t < t1; ++t) {
+                       const int64_t r0 = t * kTileRows, r1 = std::min(rows_total, r0 + kTileRows);
+                       for (int64_t r = r0; r < r1; ++r) im2col_row(x, r / pixels, r % pixels, rows + (r - r0) * k4_ * 4);
+                       compute_tile(rows, r1 - r0, y + r0 * g_.out_c);
+                     }
+                   });
+    return Status::ok();
+  }
+
+ private:
+  // The gemm row of output pixel p of image n: x + 128 per (ky, kx, c), x_zp + 128 outside the image.
+  void im2col_row(const int8_t* x, int64_t n, int64_t p, uint8_t* row) const {
+    const int64_t oy = p / g_.out_w, ox = p % g_.out_w;
+    const int8_t* image = x + n * g_.in_h * g_.in_w * g_.in_c;
+    uint8_t* out = row;
+    for (int64_t ky = 0; ky < g_.k_h; ++ky) {
+      const int64_t iy = oy * g_.stride_h - g_.pad_t + ky * g_.dil_h;
+      for (int64_t kx = 0; kx < g_.k_w; ++kx, out += g_.in_c) {
+        const int64_t ix = ox * g_.stride_w - g_.pad_l + kx * g_.dil_w;
+        if (iy < 0 || iy >= g_.in_h || ix < 0 || ix >= g_.in_w) {
+          std::memset(out, pad_byte_, static_cast<size_t>(g_.in_c));
+          continue;
+        }
+        flip_sign(image + (iy * g_.in_w + ix) * g_.in_c, out, g_.in_c);
+      }
+    }
+    std::memset(out, 0, static_cast<size_t>(k4_ * 4 - k_));
+  }
+
+  ISKRA_SIMD_CLONES static void flip_sign(const int8_t* in, uint8_t* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(in[i] ^ int8_t{-128});
+  }
+
+  void compute_tile(const uint8_t* rows, int64_t count, int8_t* y) const {
+    alignas(64) int32_t acc[kTileRows * kTileChannels];
+    const int64_t m = g_.out_c;
+    for (int64_t m0 = 0; m0 < m; m0 += kTileChannels) {
+      const int8_t* w = packed_.data() + (m0 / kTileChannels) * k4_ * kTileChannels * 4;
+#if defined(__x86_64__)
+      if (vnni_) {
+        const int64_t width = std::min(kTileChannels, m - m0);
+        const int32_t* corr = rq_.correction.data() + m0;
+        const float* mult = rq_.multiplier.data() + m0;
+        const int64_t a_stride = k4_ * 4;
+        const auto tile = [&](auto rows_constant) {
+          tile_vnni<decltype(rows_constant)::value>(rows, a_stride, w, kTileChannels * 4, k4_, corr, mult,
+                                                    rq_.y_zero_point, rq_.lo, rq_.hi, width, y + m0, m);
+        };
+        switch (count) {
+          case 6: tile(std::integral_constant<int, 6>{}); break;
+          case 5: tile(std::integral_constant<int, 5>{}); break;
+          case 4: tile(std::integral_constant<int, 4>{}); break;
+          case 3: tile(std::integral_constant<int, 3>{}); break;
+          case 2: tile(std::integral_constant<int, 2>{}); break;
+          default: tile(std::integral_constant<int, 1>{}); break;
+        }
+        continue;
+      }
+#endif
+      dot_tile_portable(rows, k4_ * 4, count, w, kTileChannels * 4, k4_, acc);
+      const int64_t width = std::min(kTileChannels, m - m0);
+      for (int64_t r = 0; r < count; ++r)
+        for (int64_t j = 0; j < width; ++j) y[r * m + m0 + j] = rq_.apply(acc[r * kTileChannels + j], m0 + j);
+    }
+  }
+
+  Conv2dGeometry g_;
+  int64_t k_, k4_;
+  bool vnni_;
+  uint8_t pad_byte_ = 0;
+  std::vector<int8_t> packed_;
+  Requantization rq_;
+};
+
+// One output row of a depthwise convolution: per pixel acc[c] = bias[c] + sum over the taps
+// inside the image of (x - x_zp) * w[tap][c] (padding is x_zp: it adds 0), requantized.
+// One function per row, so the clone dispatch and the loop setup happen once a row.
+ISKRA_SIMD_CLONES void depthwise_row(const Conv2dGeometry& g, const int8_t* image, int64_t oy, const int16_t* w,
+                                     const int32_t* bias, const float* multiplier, int32_t x_zp, int32_t y_zp,
+                                     int32_t lo, int32_t hi, int32_t* acc, int8_t* y) {
+  const int64_t c = g.out_c;
+  for (int64_t ox = 0; ox < g.out_w; ++ox) {
+    for (int64_t i = 0; i < c; ++i) acc[i] = bias[i];
+    for (int64_t ky = 0; ky < g.k_h; ++ky) {
+      const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
+      if (iy < 0 || iy >= g.in_h) continue;
+      for (int64_t kx = 0; kx < g.k_w; ++kx) {
+        const int64_t ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
+        if (ix < 0 || ix >= g.in_w) continue;
+        const int8_t* xp = image + (iy * g.in_w + ix) * c;
+        const int16_t* wp = w + (ky * g.k_w + kx) * c;
+        for (int64_t i = 0; i < c; ++i) acc[i] += (int32_t{xp[i]} - x_zp) * int32_t{wp[i]};
+      }
+    }
+    int8_t* out = y + ox * c;
+    for (int64_t i = 0; i < c; ++i) {
+      const int32_t q = static_cast<int32_t>(std::nearbyint(static_cast<float>(acc[i]) * multiplier[i])) + y_zp;
+      out[i] = static_cast<int8_t>(std::min(std::max(q, lo), hi));
+    }
+  }
+}
+
+class QConvDepthwiseKernel final : public PreparedKernel {
+ public:
+  QConvDepthwiseKernel(const Conv2dGeometry& g, const int8_t* w, const int32_t* bias, const QuantParams& q,
+                       int32_t lo, int32_t hi)
+      : g_(g), q_(q), lo_(lo), hi_(hi) {
+    const int64_t c = g.out_c, taps = g.k_h * g.k_w;
+    weights_.resize(static_cast<size_t>(taps * c));  // [tap][c]
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t t = 0; t < taps; ++t) weights_[static_cast<size_t>(t * c + ch)] = w[ch * taps + t];
+    bias_.assign(static_cast<size_t>(c), 0);
+    if (bias) std::copy(bias, bias + c, bias_.begin());
+    multiplier_.resize(static_cast<size_t>(c));
+    for (int64_t ch = 0; ch < c; ++ch) multiplier_[static_cast<size_t>(ch)] = q.x_scale * q.w_scale[static_cast<size_t>(ch)] / q.y_scale;
+  }
+
+  Status run(KernelContext& ctx) override {
+    const int64_t rows = g_.batch * g_.out_h;
+    const int8_t* x = ctx.input(0).data<int8_t>();
+    int8_t* y = ctx.output(0).data<int8_t>();
+    const int64_t work_per_row = g_.out_w * g_.out_c * g_.k_h * g_.k_w;
+    for_each_chunk(ctx.pool, rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(work_per_row, 1)), 1,
+                   [&](int64_t r0, int64_t r1) {
+                     std::vector<int32_t> acc(static_cast<size_t>(g_.out_c));
+                     for (int64_t r = r0; r < r1; ++r) output_row(x, r / g_.out_h, r % g_.out_h, acc.data(), y);
+                   });
+    return Status::ok();
+  }
+
+ private:
+  void output_row(const int8_t* x, int64_t n, int64_t oy, int32_t* acc, int8_t* y) const {
+    const int64_t c = g_.out_c;
+    depthwise_row(g_, x + n * g_.in_h * g_.in_w * c, oy, weights_.data(), bias_.data(), multiplier_.data(),
+                  q_.x_zero_point, q_.y_zero_point, lo_, hi_, acc, y + (n * g_.out_h + oy) * g_.out_w * c);
+  }
+
+  Conv2dGeometry g_;
+  QuantParams q_;
+  int32_t lo_, hi_;
+  std::vector<int16_t> weights_;
+  std::vector<int32_t> bias_;
+  std::vector<float> multiplier_;
+};
+
+constexpr size_t kX = 0, kXScale = 1, kXZp = 2, kW = 3, kWScale = 4, kWZp = 5, kYScale = 6, kYZp = 7, kBias = 8;
+
+Prepared prepare_qlinear_conv_nhwc(const PrepareContext& ctx) {
+  std::unique_ptr<PreparedKernel> none;
+  for (size_t i = kXScale; i <= kYZp; ++i)
+    if (!ctx.is_constant(i)) return none;
+  if (!ctx.has_input(kX) || ctx.input(kX).dtype() != DType::kI8 || ctx.input(kW).dtype() != DType::kI8 ||
+      ctx.input(kYZp).dtype() != DType::kI8 || ctx.input(kX).rank() != 4 || ctx.input(kW).rank() != 4)
+    return none;
+  if (ctx.input(kXScale).element_count() != 1 || ctx.input(kYScale).element_count() != 1 ||
+      ctx.input(kXZp).element_count() != 1 || ctx.input(kYZp).element_count() != 1)
+    return none;
+  if (ctx.has_input(kBias) && (!ctx.is_constant(kBias) || ctx.input(kBias).dtype() != DType::kI32)) return none;
+  const Tensor& w_zp = ctx.input(kWZp);
+  for (int64_t i = 0; i < w_zp.element_count(); ++i)
+    if (w_zp.data<int8_t>()[i] != 0) return none;  // asymmetric weights: the reference kernel
+  const Shape x_nchw = permute_shape(ctx.input(kX).shape(), kNhwcToNchw);
+  ISKRA_ASSIGN_OR_RETURN(ConvLayout layout, conv_layout(ctx.node, x_nchw, ctx.input(kW).shape()));
+  const Conv2dGeometry g = conv2d_geometry(layout, false);
+  if (g.out_plane() == 0 || g.batch == 0 || g.out_c == 0) return none;
+  const bool depthwise = g.group == g.in_c && g.group == g.out_c;
+  if (g.group != 1 && !depthwise) return none;
+
+  QuantParams q;
+  q.x_scale = ctx.input(kXScale).data<float>()[0];
+  q.y_scale = ctx.input(kYScale).data<float>()[0];
+  q.x_zero_point = ctx.input(kXZp).data<int8_t>()[0];
+  q.y_zero_point = ctx.input(kYZp).data<int8_t>()[0];
+  const Tensor& w_scale = ctx.input(kWScale);
+  if (w_scale.element_count() != 1 && w_scale.element_count() != g.out_c) return none;
+  for (int64_t m = 0; m < g.out_c; ++m) q.w_scale.push_back(w_scale.data<float>()[w_scale.element_count() == 1 ? 0 : m]);
+  const int32_t lo = static_cast<int32_t>(std::max<int64_t>(-128, ctx.node.attr_int("activation_min", -128)));
+  const int32_t hi = static_cast<int32_t>(std::min<int64_t>(127, ctx.node.attr_int("activation_max", 127)));
+  const int8_t* w = ctx.input(kW).data<int8_t>();
+  const int32_t* bias = ctx.has_input(kBias) ? ctx.input(kBias).data<int32_t>() : nullptr;
+  if (depthwise) return std::unique_ptr<PreparedKernel>(new QConvDepthwiseKernel(g, w, bias, q, lo, hi));
+  return std::unique_ptr<PreparedKernel>(new QConvGemmKernel(g, w, bias, q, lo, hi));
+}
+
+// --- QuantizeLinear / DequantizeLinear, one scale and zero point ----------------------------------
+
+// Rounds in float32 as the reference kernel does for float32 x and scale: the
+// quotient x / scale is a float32, rounded half to even, then offset and saturated.
+template <class Q>
+ISKRA_SIMD_CLONES void quantize(const float* x, float scale, int32_t zp, int64_t n, Q* y) {
+  constexpr float lo = std::numeric_limits<Q>::min(), hi = std::numeric_limits<Q>::max();
+  for (int64_t i = 0; i < n; ++i) {
+    const float q = std::nearbyint(x[i] / scale) + static_cast<float>(zp);
+    y[i] = static_cast<Q>(std::min(std::max(q, lo), hi));  // NaN gives lo: the reference gives 0
+  }
+}
+
+template <class Q>
+ISKRA_SIMD_CLONES void dequantize(const Q* x, float scale, int32_t zp, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(int32_t{x[i]} - zp) * scale;
+}
+
+class QuantizeKernel final : public PreparedKernel {
+ public:
+  QuantizeKernel(bool to_real, float scale, int32_t zp) : to_real_(to_real), scale_(scale), zp_(zp) {}
+
+  Status run(KernelContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    Tensor& y = ctx.output(0);
+    const int64_t n = x.element_count();
+    if (!to_real_ && std::any_of(x.data<float>(), x.data<float>() + n, [](float v) { return std::isnan(v); }))
+      return run_reference(ctx);
+    for_each_chunk(ctx.pool, n, 1 << 15, 64, [&](int64_t b, int64_t e) {
+      if (to_real_) {
+        if (x.dtype() == DType::kI8) dequantize(x.data<int8_t>() + b, scale_, zp_, e - b, y.data<float>() + b);
+        else dequantize(x.data<uint8_t>() + b, scale_, zp_, e - b, y.data<float>() + b);
+      } else {
+        if (y.dtype() == DType::kI8) quantize(x.data<float>() + b, scale_, zp_, e - b, y.data<int8_t>() + b);
+        else quantize(x.data<float>() + b, scale_, zp_, e - b, y.data<uint8_t>() + b);
+      }
+    });
+    return Status::ok();
+  }
+
+ private:
+  static Status run_reference(KernelContext& ctx) { return reference_op_table().get(ctx.node.op).reference(ctx); }
+
+  bool to_real_;
+  float scale_;
+  int32_t zp_;
+};
+
+Prepared prepare_quantize(const PrepareContext& ctx) {
+  std::unique_ptr<PreparedKernel> none;
+  const bool to_real = ctx.node.op == OpKind::DequantizeLinear;
+  if (!ctx.has_input(0) || !ctx.is_constant(1) || ctx.input(1).dtype() != DType::kF32 ||
+      ctx.input(1).element_count() != 1 || ctx.node.attr_int("precision", 0) != 0)
+    return none;
+  const DType quantized = to_real ? ctx.input(0).dtype() : ctx.outputs[0].dtype;
+  const DType real = to_real ? ctx.outputs[0].dtype : ctx.input(0).dtype();
+  if ((quantized != DType::kI8 && quantized != DType::kU8) || real != DType::kF32) return none;
+  int32_t zp = 0;
+  if (ctx.has_input(2)) {
+    if (!ctx.is_constant(2) || ctx.input(2).element_count() != 1) return none;
+    zp = quantized == DType::kI8 ? int32_t{ctx.input(2).data<int8_t>()[0]} : int32_t{ctx.input(2).data<uint8_t>()[0]};
+  }
+  return std::unique_ptr<PreparedKernel>(new QuantizeKernel(to_real, ctx.input(1).data<float>()[0], zp));
+}
+
+}  // namespace
+
+void register_quantized_kernels(OpTable& table) {
+  table.set_prepare(OpKind::QLinearConvNhwc, prepare_qlinear_conv_nhwc);
+  table.set_prepare(OpKind::QuantizeLinear, prepare_quantize);
+  table.set_prepare(OpKind::DequantizeLinear, prepare_quantize);
+}
+
+}  // namespace iskra::cpu
