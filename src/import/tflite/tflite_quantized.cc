@@ -254,24 +254,22 @@ Status QuantizedConverter::integer_conv() {
     emit(OpKind::Reshape, {x, g_.constant_i64(op_.name + "/input_shape", {-1, 1, 1, w->dim(1)})}, {x4});
   } else {
     if (w->rank() != 4 || x_shape->size() != 4) return invalid_model("the input and filter must be 4-D");
-    const bool depthwise = op_.code == BuiltinOperator::DEPTHWISE_CONV_2D;
-    if (depthwise) {
-      const auto* o = op_.op->builtin_options_as_DepthwiseConv2DOptions();
-      if (!o) return invalid_model("has no DepthwiseConv2DOptions");
+    // Conv2DOptions and DepthwiseConv2DOptions share these fields' names.
+    const auto read_options = [&](const auto* o) -> Status {
+      if (!o) return invalid_model("has no options");
       strides = {o->stride_h(), o->stride_w()};
       dilations = {o->dilation_h_factor(), o->dilation_w_factor()};
-      ISKRA_ASSIGN_OR_RETURN(auto_pad, padding(o->padding()));
       act = o->fused_activation_function();
+      ISKRA_ASSIGN_OR_RETURN(auto_pad, padding(o->padding()));
+      return Status::ok();
+    };
+    if (op_.code == BuiltinOperator::DEPTHWISE_CONV_2D) {
+      ISKRA_RETURN_IF_ERROR(read_options(op_.op->builtin_options_as_DepthwiseConv2DOptions()));
       ISKRA_ASSIGN_OR_RETURN(filter, permuted(*w, std::array<int, 4>{3, 0, 1, 2}));  // [1, kh, kw, C*k] → [C*k, 1, kh, kw]
       group = (*x_shape)[3];
       if (wq.scales.size() > 1 && wq.axis != 3) return invalid_model("depthwise filter scales along axis ", wq.axis);
     } else {
-      const auto* o = op_.op->builtin_options_as_Conv2DOptions();
-      if (!o) return invalid_model("has no Conv2DOptions");
-      strides = {o->stride_h(), o->stride_w()};
-      dilations = {o->dilation_h_factor(), o->dilation_w_factor()};
-      ISKRA_ASSIGN_OR_RETURN(auto_pad, padding(o->padding()));
-      act = o->fused_activation_function();
+      ISKRA_RETURN_IF_ERROR(read_options(op_.op->builtin_options_as_Conv2DOptions()));
       ISKRA_ASSIGN_OR_RETURN(filter, permuted(*w, std::array<int, 4>{0, 3, 1, 2}));  // [O, kh, kw, I] → [O, I, kh, kw]
       if (filter.dim(1) <= 0 || (*x_shape)[3] % filter.dim(1) != 0)
         return invalid_model("the filter's ", filter.dim(1), " input channels do not divide the input's ", (*x_shape)[3]);
