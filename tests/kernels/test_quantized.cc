@@ -1,7 +1,7 @@
 // The fast kernels of quantized models (src/kernels/cpu/quantized_kernels.cc)
 // against the reference kernels: QLinearConvNhwc (the reference is QLinearConv
-// on transposed tensors, then the activation clamp), QuantizeLinear and
-// DequantizeLinear. The fast convolution requantizes in float32, the reference
+// on transposed tensors, then the activation clamp), MaxPoolNhwc on int8,
+// QuantizeLinear and DequantizeLinear. The fast convolution requantizes in float32, the reference
 // in double: a value on a rounding tie may differ by one step.
 #include <gtest/gtest.h>
 
@@ -102,6 +102,18 @@ TEST(QLinearConvNhwc, AsymmetricWeightsRunTheReference) {
   u.constant("y_scale", scalar_f32(0.05f));
   u.constant("y_zp", scalar_i8(0));
   u.expect_reference_fallback();
+}
+
+TEST(MaxPoolNhwc, Int8MatchesReferenceExactly) {
+  struct Case { int64_t c, k, stride, pad; };
+  for (const Case& c : {Case{16, 2, 2, 0}, Case{37, 3, 2, 1}, Case{5, 3, 1, 1}}) {
+    OpTest t(OpKind::MaxPoolNhwc);
+    t.input("x", random_ints<int8_t>({2, 9, 11, c.c}, 9, -128, 127));
+    t.attr("kernel_shape", std::vector<int64_t>{c.k, c.k});
+    t.attr("strides", std::vector<int64_t>{c.stride, c.stride});
+    t.attr("pads", std::vector<int64_t>{c.pad, c.pad, c.pad, c.pad});
+    EXPECT_EQ(t.expect_fast_matches_reference(0.0f, 2), 0.0f) << "c " << c.c << " k " << c.k;
+  }
 }
 
 TEST(QuantizeLinear, PerTensorMatchesReference) {

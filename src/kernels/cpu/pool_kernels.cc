@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/quantized_kernels.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/window2d.h"
 #include "kernels/cpu/window_nhwc.h"
@@ -218,7 +219,10 @@ Prepared prepare_window_pool_nhwc(const PrepareContext& ctx, WindowReduce reduce
   return make_kernel<WindowPoolNhwcKernel>(job, std::move(inv_h), std::move(inv_w));
 }
 
-Prepared prepare_max_pool_nhwc(const PrepareContext& ctx) { return prepare_window_pool_nhwc(ctx, WindowReduce::kMax); }
+Prepared prepare_max_pool_nhwc(const PrepareContext& ctx) {
+  if (ctx.has_input(0) && ctx.input(0).dtype() != DType::kF32) return prepare_max_pool_nhwc_integer(ctx);
+  return prepare_window_pool_nhwc(ctx, WindowReduce::kMax);
+}
 Prepared prepare_average_pool_nhwc(const PrepareContext& ctx) {
   return prepare_window_pool_nhwc(ctx, WindowReduce::kAverage);
 }

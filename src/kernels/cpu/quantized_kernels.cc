@@ -1,6 +1,6 @@
 // Fast kernels of quantized models: per-tensor QuantizeLinear and
-// DequantizeLinear (float32 <-> int8 / uint8), and the int8 channels-last
-// convolution QLinearConvNhwc (TFLite's quantized
+// DequantizeLinear (float32 <-> int8 / uint8), MaxPoolNhwc on integers, and
+// the int8 channels-last convolution QLinearConvNhwc (TFLite's quantized
 // CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED) with int8 X, W, Y, a
 // per-tensor input and output quantization and symmetric weights (zero point
 // 0, one scale per output channel or one for all):
@@ -14,9 +14,9 @@
 //                 the +128 and x_zp come back out as one per-channel constant
 //                 (correction[m] = bias[m] - (128 + x_zp) * sum_k w[k, m]).
 //                 Other CPUs run the same layout in plain C++.
-//   depthwise     per output pixel, int32 sums over the taps, vectorized over
-//   (group == C   channels by the compiler (one clone per x86 SIMD level).
-//    == M)
+//   depthwise     per output pixel, int32 sums over the taps: with AVX-512BW
+//   (group == C   32 channels at a time, (x - x_zp) * w exact in int16 then
+//    == M)        widened; elsewhere a loop the compiler vectorizes.
 //   other groups  the reference kernel.
 // Requantization is in float32 (as XNNPACK's), so a value on a rounding tie
 // may land one step away from the reference kernel, which rounds in double.
@@ -34,7 +34,9 @@
 
 #include "kernels/cpu/conv_common.h"
 #include "kernels/cpu/parallel_chunks.h"
+#include "kernels/cpu/quantized_kernels.h"
 #include "kernels/cpu/register.h"
+#include "kernels/window.h"
 #include "kernels/layout.h"
 
 namespace iskra::cpu {
@@ -94,14 +96,12 @@ void dot_tile_portable(const uint8_t* a, int64_t a_stride, int64_t rows, const i
 
 #if defined(__x86_64__)
 // Requantizes 16 accumulators of channels m0.. (lanes past `width` are not stored).
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store_requantized16(__m512i acc, const int32_t* correction,
-                                                                            const float* multiplier, __m512i zp,
-                                                                            __m512i lo, __m512i hi, int64_t width,
-                                                                            int8_t* y) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store_requantized16(__m512i acc, const float* multiplier,
+                                                                                     __m512i zp, __m512i lo, __m512i hi,
+                                                                                     int64_t width, int8_t* y) {
   if (width <= 0) return;
   const __mmask16 mask = width >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << width) - 1);
-  const __m512i corrected = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, correction));
-  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), _mm512_maskz_loadu_ps(mask, multiplier));
+  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(mask, multiplier));
   __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(scaled), zp);  // round to nearest even
   q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
   _mm_mask_storeu_epi8(y, mask, _mm512_cvtepi32_epi8(q));
@@ -129,9 +129,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void tile_vnni(c
     }
   }
   const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  // correction is padded to whole tiles: the loads need no mask.
+  const __m512i corr0 = _mm512_loadu_si512(correction), corr1 = _mm512_loadu_si512(correction + 16);
   for (int r = 0; r < Rows; ++r) {
-    store_requantized16(c0[r], correction, multiplier, zp, vlo, vhi, width, y + r * y_stride);
-    store_requantized16(c1[r], correction + 16, multiplier + 16, zp, vlo, vhi, width - 16, y + r * y_stride + 16);
+    store_requantized16(_mm512_add_epi32(c0[r], corr0), multiplier, zp, vlo, vhi, width, y + r * y_stride);
+    store_requantized16(_mm512_add_epi32(c1[r], corr1), multiplier + 16, zp, vlo, vhi, width - 16,
+                        y + r * y_stride + 16);
   }
 }
 #endif
@@ -154,7 +157,7 @@ class QConvGemmKernel final : public PreparedKernel {
     // packed_[tile][k4][j][b] = W[m = tile*32 + j] at gemm row k = k4*4 + b, the rows ordered
     // (ky, kx, c) as the im2col rows; zero past K and past M.
     packed_.assign(static_cast<size_t>(tiles * k4_ * kTileChannels * 4), 0);
-    rq_.correction.assign(static_cast<size_t>(m), 0);
+    rq_.correction.assign(static_cast<size_t>(tiles * kTileChannels), 0);  // padded: whole-tile loads
     rq_.multiplier.resize(static_cast<size_t>(m));
     for (int64_t o = 0; o < m; ++o) {
       int64_t sum = 0;
@@ -214,7 +217,7 @@ class QConvGemmKernel final : public PreparedKernel {
     std::memset(out, 0, static_cast<size_t>(k4_ * 4 - k_));
   }
 
-  ISKRA_SIMD_CLONES static void flip_sign(const int8_t* in, uint8_t* out, int64_t n) {
+  static void flip_sign(const int8_t* in, uint8_t* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(in[i] ^ int8_t{-128});
   }
 
@@ -287,6 +290,49 @@ ISKRA_SIMD_CLONES void depthwise_row(const Conv2dGeometry& g, const int8_t* imag
   }
 }
 
+#if defined(__x86_64__)
+// depthwise_row with AVX-512BW, 32 channels at a time: (x - x_zp) * w is exact in int16
+// (|x - x_zp| <= 255, |w| <= 128), widened to two int32 accumulators of 16 lanes.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_row_avx512(
+    const Conv2dGeometry& g, const int8_t* image, int64_t oy, const int16_t* w, const int32_t* bias,
+    const float* multiplier, int32_t x_zp, int32_t y_zp, int32_t lo, int32_t hi, int8_t* y) {
+  const int64_t c = g.out_c;
+  const __m512i zx = _mm512_set1_epi16(static_cast<int16_t>(x_zp));
+  const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  for (int64_t ox = 0; ox < g.out_w; ++ox) {
+    for (int64_t c0 = 0; c0 < c; c0 += 32) {
+      const int64_t width = std::min<int64_t>(32, c - c0);
+      const __mmask32 mask = width == 32 ? ~__mmask32(0) : static_cast<__mmask32>((uint64_t{1} << width) - 1);
+      const __mmask16 lo_mask = static_cast<__mmask16>(mask), hi_mask = static_cast<__mmask16>(mask >> 16);
+      __m512i acc0 = _mm512_maskz_loadu_epi32(lo_mask, bias + c0);
+      __m512i acc1 = _mm512_maskz_loadu_epi32(hi_mask, bias + c0 + 16);
+      for (int64_t ky = 0; ky < g.k_h; ++ky) {
+        const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
+        if (iy < 0 || iy >= g.in_h) continue;  // padding is x_zp: it adds 0
+        for (int64_t kx = 0; kx < g.k_w; ++kx) {
+          const int64_t ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
+          if (ix < 0 || ix >= g.in_w) continue;
+          const __m256i x8 = _mm256_maskz_loadu_epi8(mask, image + (iy * g.in_w + ix) * c + c0);
+          const __m512i x16 = _mm512_sub_epi16(_mm512_cvtepi8_epi16(x8), zx);
+          const __m512i w16 = _mm512_maskz_loadu_epi16(mask, w + (ky * g.k_w + kx) * c + c0);
+          const __m512i p = _mm512_mullo_epi16(x16, w16);
+          acc0 = _mm512_add_epi32(acc0, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
+          acc1 = _mm512_add_epi32(acc1, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(p, 1)));
+        }
+      }
+      int8_t* out = y + ox * c + c0;
+      store_requantized16(acc0, multiplier + c0, zp, vlo, vhi, width, out);
+      store_requantized16(acc1, multiplier + c0 + 16, zp, vlo, vhi, width - 16, out + 16);
+    }
+  }
+}
+
+bool cpu_has_avx512bw() {
+  static const bool has = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
+#endif
+
 class QConvDepthwiseKernel final : public PreparedKernel {
  public:
   QConvDepthwiseKernel(const Conv2dGeometry& g, const int8_t* w, const int32_t* bias, const QuantParams& q,
@@ -309,8 +355,8 @@ class QConvDepthwiseKernel final : public PreparedKernel {
     const int64_t work_per_row = g_.out_w * g_.out_c * g_.k_h * g_.k_w;
     for_each_chunk(ctx.pool, rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(work_per_row, 1)), 1,
                    [&](int64_t r0, int64_t r1) {
-                     std::vector<int32_t> acc(static_cast<size_t>(g_.out_c));
-                     for (int64_t r = r0; r < r1; ++r) output_row(x, r / g_.out_h, r % g_.out_h, acc.data(), y);
+                     auto* acc = reinterpret_cast<int32_t*>(im2col_scratch(static_cast<size_t>(g_.out_c)));
+                     for (int64_t r = r0; r < r1; ++r) output_row(x, r / g_.out_h, r % g_.out_h, acc, y);
                    });
     return Status::ok();
   }
@@ -318,6 +364,13 @@ class QConvDepthwiseKernel final : public PreparedKernel {
  private:
   void output_row(const int8_t* x, int64_t n, int64_t oy, int32_t* acc, int8_t* y) const {
     const int64_t c = g_.out_c;
+#if defined(__x86_64__)
+    if (avx512_) {
+      depthwise_row_avx512(g_, x + n * g_.in_h * g_.in_w * c, oy, weights_.data(), bias_.data(), multiplier_.data(),
+                           q_.x_zero_point, q_.y_zero_point, lo_, hi_, y + (n * g_.out_h + oy) * g_.out_w * c);
+      return;
+    }
+#endif
     depthwise_row(g_, x + n * g_.in_h * g_.in_w * c, oy, weights_.data(), bias_.data(), multiplier_.data(),
                   q_.x_zero_point, q_.y_zero_point, lo_, hi_, acc, y + (n * g_.out_h + oy) * g_.out_w * c);
   }
@@ -325,6 +378,9 @@ class QConvDepthwiseKernel final : public PreparedKernel {
   Conv2dGeometry g_;
   QuantParams q_;
   int32_t lo_, hi_;
+#if defined(__x86_64__)
+  bool avx512_ = cpu_has_avx512bw();
+#endif
   std::vector<int16_t> weights_;
   std::vector<int32_t> bias_;
   std::vector<float> multiplier_;
@@ -368,6 +424,49 @@ Prepared prepare_qlinear_conv_nhwc(const PrepareContext& ctx) {
   if (depthwise) return std::unique_ptr<PreparedKernel>(new QConvDepthwiseKernel(g, w, bias, q, lo, hi));
   return std::unique_ptr<PreparedKernel>(new QConvGemmKernel(g, w, bias, q, lo, hi));
 }
+
+// --- MaxPoolNhwc on int8 / uint8 --------------------------------------------------------------------
+
+template <class T>
+ISKRA_SIMD_CLONES void max_into(const T* x, int64_t n, T* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::max(out[i], x[i]);
+}
+
+template <class T>
+class MaxPoolNhwcIntegerKernel final : public PreparedKernel {
+ public:
+  MaxPoolNhwcIntegerKernel(int64_t batch, int64_t channels, SlidingWindow w)
+      : batch_(batch), c_(channels), w_(std::move(w)) {}
+
+  Status run(KernelContext& ctx) override {
+    const T* x = ctx.input(0).data<T>();
+    T* y = ctx.output(0).data<T>();
+    const int64_t out_h = w_.grid[0], out_w = w_.grid[1], in_h = w_.image[0], in_w = w_.image[1];
+    for_each_chunk(ctx.pool, batch_ * out_h, std::max<int64_t>(1, 4096 / std::max<int64_t>(out_w * c_, 1)), 1,
+                   [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / out_h, oy = r % out_h;
+        for (int64_t ox = 0; ox < out_w; ++ox) {
+          T* out = y + (r * out_w + ox) * c_;
+          std::fill_n(out, c_, std::numeric_limits<T>::lowest());  // padding never wins: -inf in ONNX, skipped in TFLite
+          for (int64_t ky = 0; ky < w_.kernel[0]; ++ky) {
+            const int64_t iy = oy * w_.strides[0] - w_.pad_begin[0] + ky * w_.dilations[0];
+            if (iy < 0 || iy >= in_h) continue;
+            for (int64_t kx = 0; kx < w_.kernel[1]; ++kx) {
+              const int64_t ix = ox * w_.strides[1] - w_.pad_begin[1] + kx * w_.dilations[1];
+              if (ix >= 0 && ix < in_w) max_into(x + ((n * in_h + iy) * in_w + ix) * c_, c_, out);
+            }
+          }
+        }
+      }
+    });
+    return Status::ok();
+  }
+
+ private:
+  int64_t batch_, c_;
+  SlidingWindow w_;
+};
 
 // --- QuantizeLinear / DequantizeLinear, one scale and zero point ----------------------------------
 
@@ -435,6 +534,19 @@ Prepared prepare_quantize(const PrepareContext& ctx) {
 }
 
 }  // namespace
+
+Prepared prepare_max_pool_nhwc_integer(const PrepareContext& ctx) {
+  std::unique_ptr<PreparedKernel> none;
+  if (!ctx.has_input(0) || ctx.input(0).rank() != 4 || ctx.outputs.size() != 1) return none;  // no Indices output
+  const DType dtype = ctx.input(0).dtype();
+  if (dtype != DType::kI8 && dtype != DType::kU8) return none;
+  const Shape& x = ctx.input(0).shape();
+  auto window = input_window(ctx.node, Shape{x[1], x[2]}, ctx.node.attr_ints("kernel_shape"),
+                             ctx.node.attr_int("ceil_mode", 0) != 0);
+  if (!window.is_ok()) return none;  // the reference kernel reports it
+  if (dtype == DType::kI8) return std::unique_ptr<PreparedKernel>(new MaxPoolNhwcIntegerKernel<int8_t>(x[0], x[3], *window));
+  return std::unique_ptr<PreparedKernel>(new MaxPoolNhwcIntegerKernel<uint8_t>(x[0], x[3], *window));
+}
 
 void register_quantized_kernels(OpTable& table) {
   table.set_prepare(OpKind::QLinearConvNhwc, prepare_qlinear_conv_nhwc);
