@@ -190,7 +190,11 @@ class QConvGemmKernel final : public PreparedKernel {
                      uint8_t* rows = byte_scratch(static_cast<size_t>(kTileRows * k4_ * 4));
                      for (int64_t t = t0; t < t1; ++t) {
                        const int64_t r0 = t * kTileRows, r1 = std::min(rows_total, r0 + kTileRows);
-                       for (int64_t r = r0; r < r1; ++r) im2col_row(x, r / pixels, r % pixels, rows + (r - r0) * k4_ * 4);
+                       if (rows_are_pixels_) {  // a pointwise conv: the rows are X's pixels themselves
+                         flip_sign(x + r0 * k_, rows, (r1 - r0) * k_);
+                       } else {
+                         for (int64_t r = r0; r < r1; ++r) im2col_row(x, r / pixels, r % pixels, rows + (r - r0) * k4_ * 4);
+                       }
                        compute_tile(rows, r1 - r0, y + r0 * g_.out_c);
                      }
                    });
@@ -203,8 +207,16 @@ class QConvGemmKernel final : public PreparedKernel {
     const int64_t oy = p / g_.out_w, ox = p % g_.out_w;
     const int8_t* image = x + n * g_.in_h * g_.in_w * g_.in_c;
     uint8_t* out = row;
+    const int64_t ix0 = ox * g_.stride_w - g_.pad_l;
+    // A kernel row inside the image is one contiguous run of X when dilation does not cut it.
+    const bool row_inside = g_.dil_w == 1 && ix0 >= 0 && ix0 + g_.k_w <= g_.in_w;
     for (int64_t ky = 0; ky < g_.k_h; ++ky) {
       const int64_t iy = oy * g_.stride_h - g_.pad_t + ky * g_.dil_h;
+      if (row_inside && iy >= 0 && iy < g_.in_h) {
+        flip_sign(image + (iy * g_.in_w + ix0) * g_.in_c, out, g_.k_w * g_.in_c);
+        out += g_.k_w * g_.in_c;
+        continue;
+      }
       for (int64_t kx = 0; kx < g_.k_w; ++kx, out += g_.in_c) {
         const int64_t ix = ox * g_.stride_w - g_.pad_l + kx * g_.dil_w;
         if (iy < 0 || iy >= g_.in_h || ix < 0 || ix >= g_.in_w) {
@@ -257,6 +269,7 @@ class QConvGemmKernel final : public PreparedKernel {
   Conv2dGeometry g_;
   int64_t k_, k4_;
   bool vnni_;
+  bool rows_are_pixels_ = g_.is_pointwise() && g_.k_h * g_.k_w * g_.in_c % 4 == 0;  // no im2col, no K padding
   uint8_t pad_byte_ = 0;
   std::vector<int8_t> packed_;
   Requantization rq_;
@@ -291,38 +304,81 @@ ISKRA_SIMD_CLONES void depthwise_row(const Conv2dGeometry& g, const int8_t* imag
 }
 
 #if defined(__x86_64__)
-// depthwise_row with AVX-512BW, 32 channels at a time: (x - x_zp) * w is exact in int16
-// (|x - x_zp| <= 255, |w| <= 128), widened to two int32 accumulators of 16 lanes.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_row_avx512(
-    const Conv2dGeometry& g, const int8_t* image, int64_t oy, const int16_t* w, const int32_t* bias,
-    const float* multiplier, int32_t x_zp, int32_t y_zp, int32_t lo, int32_t hi, int8_t* y) {
-  const int64_t c = g.out_c;
-  const __m512i zx = _mm512_set1_epi16(static_cast<int16_t>(x_zp));
-  const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
-  for (int64_t ox = 0; ox < g.out_w; ++ox) {
-    for (int64_t c0 = 0; c0 < c; c0 += 32) {
-      const int64_t width = std::min<int64_t>(32, c - c0);
-      const __mmask32 mask = width == 32 ? ~__mmask32(0) : static_cast<__mmask32>((uint64_t{1} << width) - 1);
-      const __mmask16 lo_mask = static_cast<__mmask16>(mask), hi_mask = static_cast<__mmask16>(mask >> 16);
-      __m512i acc0 = _mm512_maskz_loadu_epi32(lo_mask, bias + c0);
-      __m512i acc1 = _mm512_maskz_loadu_epi32(hi_mask, bias + c0 + 16);
-      for (int64_t ky = 0; ky < g.k_h; ++ky) {
-        const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
-        if (iy < 0 || iy >= g.in_h) continue;  // padding is x_zp: it adds 0
-        for (int64_t kx = 0; kx < g.k_w; ++kx) {
-          const int64_t ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
-          if (ix < 0 || ix >= g.in_w) continue;
-          const __m256i x8 = _mm256_maskz_loadu_epi8(mask, image + (iy * g.in_w + ix) * c + c0);
-          const __m512i x16 = _mm512_sub_epi16(_mm512_cvtepi8_epi16(x8), zx);
-          const __m512i w16 = _mm512_maskz_loadu_epi16(mask, w + (ky * g.k_w + kx) * c + c0);
-          const __m512i p = _mm512_mullo_epi16(x16, w16);
-          acc0 = _mm512_add_epi32(acc0, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
-          acc1 = _mm512_add_epi32(acc1, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(p, 1)));
-        }
+// The depthwise weights as AVX-512BW's vpmaddwd wants them: taps in pairs (an odd last tap
+// paired with zeros), per pair and block of 32 channels two vectors of 32 int16, each the
+// (tap a, tap b) weights of the channels that _mm512_unpacklo_epi16 / _mm512_unpackhi_epi16
+// of the two taps' inputs hold: 8L + i and 8L + 4 + i (128-bit lane L, i < 4). The input
+// zero point is folded into the bias (sum over all taps), so taps outside the image read a
+// row of zero points instead of being skipped.
+struct DepthwisePairs {
+  int64_t blocks = 0, pairs = 0;
+  std::vector<int16_t> weights;  // [pair][block][lo 32, hi 32]
+  std::vector<int32_t> bias;     // [blocks * 32], bias - x_zp * sum over taps of w
+  std::vector<int8_t> zero_row;  // [blocks * 32] of x_zp
+
+  DepthwisePairs(int64_t c, int64_t taps, const int16_t* w_tap_major, const int32_t* b, int32_t x_zp)
+      : blocks((c + 31) / 32), pairs((taps + 1) / 2) {
+    weights.assign(static_cast<size_t>(pairs * blocks * 64), 0);
+    const auto w_at = [&](int64_t t, int64_t ch) -> int16_t { return t < taps && ch < c ? w_tap_major[t * c + ch] : 0; };
+    for (int64_t pr = 0; pr < pairs; ++pr)
+      for (int64_t bl = 0; bl < blocks; ++bl) {
+        int16_t* v = weights.data() + (pr * blocks + bl) * 64;
+        for (int64_t lane = 0; lane < 4; ++lane)
+          for (int64_t i = 0; i < 4; ++i)
+            for (int64_t half = 0; half < 2; ++half) {
+              const int64_t ch = bl * 32 + lane * 8 + half * 4 + i;
+              v[half * 32 + lane * 8 + 2 * i] = w_at(2 * pr, ch);
+              v[half * 32 + lane * 8 + 2 * i + 1] = w_at(2 * pr + 1, ch);
+            }
       }
+    bias.assign(static_cast<size_t>(blocks * 32), 0);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      int64_t sum = 0;
+      for (int64_t t = 0; t < taps; ++t) sum += w_at(t, ch);
+      bias[static_cast<size_t>(ch)] = static_cast<int32_t>(b[ch] - int64_t{x_zp} * sum);
+    }
+    zero_row.assign(static_cast<size_t>(blocks * 32), static_cast<int8_t>(x_zp));
+  }
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_row_avx512(
+    const Conv2dGeometry& g, const DepthwisePairs& dw, const int8_t* image, int64_t oy, const float* multiplier,
+    int32_t y_zp, int32_t lo, int32_t hi, int8_t* y) {
+  const int64_t c = g.out_c, taps = g.k_h * g.k_w;
+  const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  // acc_lo lane 4L + i holds channel 8L + i, acc_hi lane 4L + i channel 8L + 4 + i; back to channel order:
+  const __m512i to_first16 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i to_second16 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  const int8_t* tap_small[64];
+  std::vector<const int8_t*> tap_big;  // kernels of more than 64 taps only
+  if (2 * dw.pairs > 64) tap_big.resize(static_cast<size_t>(2 * dw.pairs));
+  const int8_t** tap = tap_big.empty() ? tap_small : tap_big.data();
+  for (int64_t ox = 0; ox < g.out_w; ++ox) {
+    for (int64_t ky = 0, t = 0; ky < g.k_h; ++ky)
+      for (int64_t kx = 0; kx < g.k_w; ++kx, ++t) {
+        const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h, ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
+        const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+        tap[t] = inside ? image + (iy * g.in_w + ix) * c : dw.zero_row.data();
+      }
+    if (taps % 2) tap[taps] = dw.zero_row.data();  // its weights are 0
+    for (int64_t bl = 0; bl < dw.blocks; ++bl) {
+      const int64_t c0 = bl * 32, width = std::min<int64_t>(32, c - c0);
+      const __mmask32 mask = width == 32 ? ~__mmask32(0) : static_cast<__mmask32>((uint64_t{1} << width) - 1);
+      __m512i acc_lo = _mm512_setzero_si512(), acc_hi = _mm512_setzero_si512();
+      for (int64_t pr = 0; pr < dw.pairs; ++pr) {
+        const __m512i xa = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, tap[2 * pr] + c0));
+        const __m512i xb = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, tap[2 * pr + 1] + c0));
+        const int16_t* wv = dw.weights.data() + (pr * dw.blocks + bl) * 64;
+        acc_lo = _mm512_add_epi32(acc_lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb), _mm512_loadu_si512(wv)));
+        acc_hi = _mm512_add_epi32(acc_hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb), _mm512_loadu_si512(wv + 32)));
+      }
+      const __m512i first = _mm512_add_epi32(_mm512_permutex2var_epi32(acc_lo, to_first16, acc_hi),
+                                             _mm512_loadu_si512(dw.bias.data() + c0));
+      const __m512i second = _mm512_add_epi32(_mm512_permutex2var_epi32(acc_lo, to_second16, acc_hi),
+                                              _mm512_loadu_si512(dw.bias.data() + c0 + 16));
       int8_t* out = y + ox * c + c0;
-      store_requantized16(acc0, multiplier + c0, zp, vlo, vhi, width, out);
-      store_requantized16(acc1, multiplier + c0 + 16, zp, vlo, vhi, width - 16, out + 16);
+      store_requantized16(first, multiplier + c0, zp, vlo, vhi, width, out);
+      store_requantized16(second, multiplier + c0 + 16, zp, vlo, vhi, width - 16, out + 16);
     }
   }
 }
@@ -346,6 +402,9 @@ class QConvDepthwiseKernel final : public PreparedKernel {
     if (bias) std::copy(bias, bias + c, bias_.begin());
     multiplier_.resize(static_cast<size_t>(c));
     for (int64_t ch = 0; ch < c; ++ch) multiplier_[static_cast<size_t>(ch)] = q.x_scale * q.w_scale[static_cast<size_t>(ch)] / q.y_scale;
+#if defined(__x86_64__)
+    if (avx512_) pairs_ = std::make_unique<DepthwisePairs>(c, taps, weights_.data(), bias_.data(), q.x_zero_point);
+#endif
   }
 
   Status run(KernelContext& ctx) override {
@@ -366,8 +425,8 @@ class QConvDepthwiseKernel final : public PreparedKernel {
     const int64_t c = g_.out_c;
 #if defined(__x86_64__)
     if (avx512_) {
-      depthwise_row_avx512(g_, x + n * g_.in_h * g_.in_w * c, oy, weights_.data(), bias_.data(), multiplier_.data(),
-                           q_.x_zero_point, q_.y_zero_point, lo_, hi_, y + (n * g_.out_h + oy) * g_.out_w * c);
+      depthwise_row_avx512(g_, *pairs_, x + n * g_.in_h * g_.in_w * c, oy, multiplier_.data(), q_.y_zero_point, lo_,
+                           hi_, y + (n * g_.out_h + oy) * g_.out_w * c);
       return;
     }
 #endif
@@ -378,12 +437,13 @@ class QConvDepthwiseKernel final : public PreparedKernel {
   Conv2dGeometry g_;
   QuantParams q_;
   int32_t lo_, hi_;
-#if defined(__x86_64__)
-  bool avx512_ = cpu_has_avx512bw();
-#endif
   std::vector<int16_t> weights_;
   std::vector<int32_t> bias_;
   std::vector<float> multiplier_;
+#if defined(__x86_64__)
+  bool avx512_ = cpu_has_avx512bw();
+  std::unique_ptr<DepthwisePairs> pairs_;  // the AVX-512 path's weights
+#endif
 };
 
 constexpr size_t kX = 0, kXScale = 1, kXZp = 2, kW = 3, kWScale = 4, kWZp = 5, kYScale = 6, kYZp = 7, kBias = 8;
