@@ -25,7 +25,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -108,32 +107,46 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store_requantiz
 }
 
 // The same tile, requantized and stored: y rows y_stride apart, channels m0 .. m0 + width.
-template <int Rows>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void tile_vnni(const uint8_t* a, int64_t a_stride,
-                                                                       const int8_t* w, int64_t w_stride, int64_t k4,
-                                                                       const int32_t* correction,
-                                                                       const float* multiplier, int32_t y_zp,
-                                                                       int32_t lo, int32_t hi, int64_t width,
-                                                                       int8_t* y, int64_t y_stride) {
-  __m512i c0[Rows], c1[Rows];
-  for (int r = 0; r < Rows; ++r) c0[r] = c1[r] = _mm512_setzero_si512();
+// Rows `count` (<= kTileRows) rows of A against 32 channels of W, requantized and stored: y
+// rows y_stride apart, channels m0 .. m0 + width. Always computes six rows (the missing ones
+// repeat row 0, not stored), with the twelve accumulators named so they stay in registers.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void tile_vnni(
+    const uint8_t* a, int64_t a_stride, int64_t count, const int8_t* w, int64_t w_stride, int64_t k4,
+    const int32_t* correction, const float* multiplier, int32_t y_zp, int32_t lo, int32_t hi, int64_t width,
+    int8_t* y, int64_t y_stride) {
+  static_assert(kTileRows == 6);
+  const uint8_t* row[6];
+  for (int64_t r = 0; r < 6; ++r) row[r] = a + (r < count ? r : 0) * a_stride;
+  const auto bcast = [](const uint8_t* p) {
+    int32_t four;
+    std::memcpy(&four, p, 4);
+    return four;
+  };
+  __m512i a0 = _mm512_setzero_si512(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0;
+  __m512i a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
   for (int64_t k = 0; k < k4; ++k) {
     const __m512i w0 = _mm512_loadu_si512(w + k * w_stride);
     const __m512i w1 = _mm512_loadu_si512(w + k * w_stride + 64);
-    for (int r = 0; r < Rows; ++r) {
-      int32_t four;
-      std::memcpy(&four, a + r * a_stride + k * 4, 4);
-      const __m512i x = _mm512_set1_epi32(four);
-      c0[r] = _mm512_dpbusd_epi32(c0[r], x, w0);
-      c1[r] = _mm512_dpbusd_epi32(c1[r], x, w1);
-    }
+    __m512i x = _mm512_set1_epi32(bcast(row[0] + k * 4));
+    a0 = _mm512_dpbusd_epi32(a0, x, w0), b0 = _mm512_dpbusd_epi32(b0, x, w1);
+    x = _mm512_set1_epi32(bcast(row[1] + k * 4));
+    a1 = _mm512_dpbusd_epi32(a1, x, w0), b1 = _mm512_dpbusd_epi32(b1, x, w1);
+    x = _mm512_set1_epi32(bcast(row[2] + k * 4));
+    a2 = _mm512_dpbusd_epi32(a2, x, w0), b2 = _mm512_dpbusd_epi32(b2, x, w1);
+    x = _mm512_set1_epi32(bcast(row[3] + k * 4));
+    a3 = _mm512_dpbusd_epi32(a3, x, w0), b3 = _mm512_dpbusd_epi32(b3, x, w1);
+    x = _mm512_set1_epi32(bcast(row[4] + k * 4));
+    a4 = _mm512_dpbusd_epi32(a4, x, w0), b4 = _mm512_dpbusd_epi32(b4, x, w1);
+    x = _mm512_set1_epi32(bcast(row[5] + k * 4));
+    a5 = _mm512_dpbusd_epi32(a5, x, w0), b5 = _mm512_dpbusd_epi32(b5, x, w1);
   }
   const __m512i zp = _mm512_set1_epi32(y_zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
   // correction is padded to whole tiles: the loads need no mask.
   const __m512i corr0 = _mm512_loadu_si512(correction), corr1 = _mm512_loadu_si512(correction + 16);
-  for (int r = 0; r < Rows; ++r) {
-    store_requantized16(_mm512_add_epi32(c0[r], corr0), multiplier, zp, vlo, vhi, width, y + r * y_stride);
-    store_requantized16(_mm512_add_epi32(c1[r], corr1), multiplier + 16, zp, vlo, vhi, width - 16,
+  const __m512i first[6] = {a0, a1, a2, a3, a4, a5}, second[6] = {b0, b1, b2, b3, b4, b5};
+  for (int64_t r = 0; r < count; ++r) {
+    store_requantized16(_mm512_add_epi32(first[r], corr0), multiplier, zp, vlo, vhi, width, y + r * y_stride);
+    store_requantized16(_mm512_add_epi32(second[r], corr1), multiplier + 16, zp, vlo, vhi, width - 16,
                         y + r * y_stride + 16);
   }
 }
@@ -244,18 +257,8 @@ class QConvGemmKernel final : public PreparedKernel {
         const int32_t* corr = rq_.correction.data() + m0;
         const float* mult = rq_.multiplier.data() + m0;
         const int64_t a_stride = k4_ * 4;
-        const auto tile = [&](auto rows_constant) {
-          tile_vnni<decltype(rows_constant)::value>(rows, a_stride, w, kTileChannels * 4, k4_, corr, mult,
-                                                    rq_.y_zero_point, rq_.lo, rq_.hi, width, y + m0, m);
-        };
-        switch (count) {
-          case 6: tile(std::integral_constant<int, 6>{}); break;
-          case 5: tile(std::integral_constant<int, 5>{}); break;
-          case 4: tile(std::integral_constant<int, 4>{}); break;
-          case 3: tile(std::integral_constant<int, 3>{}); break;
-          case 2: tile(std::integral_constant<int, 2>{}); break;
-          default: tile(std::integral_constant<int, 1>{}); break;
-        }
+        tile_vnni(rows, a_stride, count, w, kTileChannels * 4, k4_, corr, mult, rq_.y_zero_point, rq_.lo, rq_.hi,
+                  width, y + m0, m);
         continue;
       }
 #endif
