@@ -65,7 +65,14 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 24, 24, 15, 15, 5, 5, 2, 2, 1, 24, false},   // depthwise 5x5 stride 2
         ConvCase{2, 13, 13, 9, 7, 3, 3, 1, 1, 1, 13, true},      // depthwise, channels not a multiple of lanes
         ConvCase{1, 40, 40, 11, 11, 3, 3, 2, 2, 2, 40, true},    // depthwise, stride and dilation 2
-        ConvCase{1, 96, 96, 56, 56, 3, 3, 2, 1, 1, 96, true}));  // depthwise large enough for threads
+        ConvCase{1, 96, 96, 56, 56, 3, 3, 2, 1, 1, 96, true},    // depthwise large enough for threads
+        // Narrow channels, stride 1: the interior flattened over pixels and channels.
+        ConvCase{1, 8, 8, 20, 19, 3, 3, 1, 1, 1, 8, true},       // MediaPipe pose's 8-channel depthwise
+        ConvCase{2, 3, 3, 9, 23, 3, 3, 1, 1, 1, 3, true},        // 3 weight phases per tap, batch 2
+        ConvCase{1, 1, 1, 11, 40, 5, 5, 1, 2, 1, 1, false},      // one channel, 5x5
+        ConvCase{1, 12, 12, 7, 30, 3, 3, 1, 0, 1, 12, true},     // unpadded, 3 phases
+        ConvCase{1, 5, 5, 8, 8, 5, 5, 1, 2, 1, 5, true},         // 25 taps x 5 phases: too many, channel path
+        ConvCase{1, 8, 8, 10, 40, 3, 3, 1, 1, 1, 8, true}));     // the flat row's last partial vector
 
 TEST(FusedConvNhwc, ResidualAndEveryActivation) {
   using cpu::ActivationKind;
@@ -153,7 +160,9 @@ TEST(PoolNhwc, MaxAndAverageMatchReference) {
                         Case{13, 9, 11, 3, 2, 0, true, false},      // ceil_mode, odd channels
                         Case{8, 7, 7, 2, 1, 1, false, true},        // padding counted
                         Case{5, 6, 5, 3, 3, 1, true, true},         // ceil_mode with counted pads
-                        Case{16, 13, 13, 3, 1, 0, false, false}}) {
+                        Case{16, 13, 13, 3, 1, 0, false, false},
+                        Case{4, 9, 21, 3, 1, 1, false, false},      // narrow channels, stride 1: flattened
+                        Case{3, 8, 17, 2, 1, 0, true, false}}) {
     for (OpKind op : {OpKind::MaxPoolNhwc, OpKind::AveragePoolNhwc}) {
       OpTest t(op);
       t.input("x", random_tensor({2, c.h, c.w, c.c}, 31));

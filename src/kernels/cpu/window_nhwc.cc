@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 
 #include "kernels/cpu/parallel_chunks.h"
 
@@ -139,13 +140,76 @@ HWY_INLINE void PixelScalar(const RowContext& r, int64_t ox, TapRange cols, int6
   r.out[at] = acc;
 }
 
+// Narrow channels (C < lanes), stride 1, no dilation along x: the interior of an output row
+// is a 1-D sliding window over the flattened row [out_w * C], output element p reading input
+// element p + (kx - pad_left) * C of the input row. Each vector covers several pixels; the
+// weight (and bias) of lane l is that of channel (p0 + l) % C, a pattern that repeats every
+// `phases` = C / gcd(C, lanes) vectors, so per tap `phases` weight vectors are made once.
+constexpr int64_t kMaxFlatVectors = 64;  // taps * phases
+struct FlatWeights {
+  int64_t phases = 0;  // 0: the flat path does not apply
+  alignas(64) float weights[kMaxFlatVectors * 16];  // [tap][phase][lane]
+  alignas(64) float bias[16 * 16];                  // [phase][lane]
+};
+
+void MakeFlatWeights(const WindowNhwcJob& job, int64_t lanes, FlatWeights& f) {
+  const DepthwiseConvShape& s = job.shape;
+  const int64_t c = s.channels, taps = s.kernel_h * s.kernel_w;
+  f.phases = 0;
+  if (c >= lanes || lanes > 16 || s.stride_w != 1 || s.dilation_w != 1) return;
+  const int64_t phases = c / std::gcd(c, lanes);
+  if (taps * phases > kMaxFlatVectors) return;
+  for (int64_t ph = 0; ph < phases; ++ph)
+    for (int64_t l = 0; l < lanes; ++l) {
+      const int64_t ch = (ph * lanes + l) % c;
+      for (int64_t t = 0; t < taps; ++t)
+        f.weights[(t * phases + ph) * lanes + l] = job.weights ? job.weights[t * c + ch] : 0.0f;
+      f.bias[ph * lanes + l] = job.bias ? job.bias[ch] : 0.0f;
+    }
+  f.phases = phases;
+}
+
+// Flattened interior elements [begin, end) of the row (begin a multiple of C); returns where
+// the whole vectors stopped.
+template <WindowReduce kReduce>
+HWY_INLINE int64_t FlatInterior(const RowContext& r, const FlatWeights& f, int64_t begin, int64_t end) {
+  const hn::ScalableTag<float> d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  using V = hn::Vec<decltype(d)>;
+  const WindowNhwcJob& job = *r.job;
+  const DepthwiseConvShape& s = job.shape;
+  const int64_t c = s.channels, row_len = s.in_w * c;
+  // kAverage: every interior pixel counts all kernel_w columns.
+  const V scale = hn::Set(d, kReduce == WindowReduce::kAverage ? r.row_scale * job.inv_count_w[begin / c] : 1.0f);
+  int64_t p0 = begin;
+  for (int64_t j = 0; p0 + lanes <= end; p0 += lanes, ++j) {
+    const int64_t phase = j % f.phases;
+    V acc;
+    if constexpr (kReduce == WindowReduce::kMax) acc = hn::Set(d, -std::numeric_limits<float>::infinity());
+    else if constexpr (kReduce == WindowReduce::kConvolve) acc = hn::Load(d, f.bias + phase * lanes);
+    else acc = hn::Zero(d);
+    for (int64_t ky = r.rows.begin; ky < r.rows.end; ++ky) {
+      const float* in = r.image + (r.iy0 + ky * s.dilation_h) * row_len + p0 - s.pad_left * c;
+      const float* w = f.weights + (ky * s.kernel_w * f.phases + phase) * lanes;
+      for (int64_t kx = 0; kx < s.kernel_w; ++kx)
+        acc = Combine<kReduce, decltype(d)>(acc, hn::LoadU(d, in + kx * c),
+                                            kReduce == WindowReduce::kConvolve ? hn::Load(d, w + kx * f.phases * lanes)
+                                                                               : hn::Zero(d));
+    }
+    if constexpr (kReduce == WindowReduce::kAverage) acc = hn::Mul(acc, scale);
+    if (r.residual) acc = hn::Add(acc, hn::LoadU(d, r.residual + p0));
+    hn::StoreU(acc, d, r.out + p0);
+  }
+  return p0;
+}
+
 // One output row (image n, row oy) of a job whose reduction is kReduce.
 // Blocks of channels outermost, so that a block's weights and the input
 // lines it reads stay in L1 while it sweeps the row; interior pixels (every
 // kx inside the image) go two at a time, sharing each weight load; border
 // pixels one at a time; channels past the last whole vector are scalar.
 template <WindowReduce kReduce>
-void WindowRow(const WindowNhwcJob& job, int64_t n, int64_t oy) {
+void WindowRow(const WindowNhwcJob& job, const FlatWeights& flat, int64_t n, int64_t oy) {
   const hn::ScalableTag<float> d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const DepthwiseConvShape& s = job.shape;
@@ -162,14 +226,27 @@ void WindowRow(const WindowNhwcJob& job, int64_t n, int64_t oy) {
   // Interior output columns [inner_begin, inner_end): all kernel columns inside.
   const TapRange inner = interior_outputs(s.out_w, s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left);
   const int64_t inner_begin = inner.begin, inner_end = inner.end;
+  const auto cols_of = [&](int64_t ox) {
+    return valid_taps(ox * s.stride_w - s.pad_left, s.kernel_w, s.dilation_w, s.in_w);
+  };
+  if (flat.phases > 0) {  // narrow channels: border pixels scalar, the interior flattened
+    for (int64_t ox = 0; ox < s.out_w; ++ox) {
+      if (ox == inner_begin) ox = std::max(inner_begin, inner_end);
+      if (ox >= s.out_w) break;
+      for (int64_t ch = 0; ch < channels; ++ch) PixelScalar<kReduce>(r, ox, cols_of(ox), ch);
+    }
+    const int64_t stop = FlatInterior<kReduce>(r, flat, inner_begin * channels, inner_end * channels);
+    for (int64_t p = stop; p < inner_end * channels; ++p)
+      PixelScalar<kReduce>(r, p / channels, TapRange{0, s.kernel_w}, p % channels);
+    if (kReduce == WindowReduce::kConvolve && !job.activation.is_none())
+      ActivationTransform(job.activation, r.out, r.out, static_cast<size_t>(s.out_w * channels));
+    return;
+  }
   // Blocks of four vectors of channels (two cache lines of each pixel), then single vectors.
   const int64_t block_end = channels / (4 * lanes) * (4 * lanes), vector_end = channels / lanes * lanes;
   int64_t c = 0;
   for (; c < block_end; c += 4 * lanes) RowVectors<kReduce, 4>(r, inner_begin, inner_end, c);
   for (; c < vector_end; c += lanes) RowVectors<kReduce, 1>(r, inner_begin, inner_end, c);
-  const auto cols_of = [&](int64_t ox) {
-    return valid_taps(ox * s.stride_w - s.pad_left, s.kernel_w, s.dilation_w, s.in_w);
-  };
   for (int64_t c = vector_end; c < channels; ++c)
     for (int64_t ox = 0; ox < s.out_w; ++ox) PixelScalar<kReduce>(r, ox, cols_of(ox), c);
   if (kReduce == WindowReduce::kConvolve && !job.activation.is_none())
@@ -180,12 +257,14 @@ void WindowRow(const WindowNhwcJob& job, int64_t n, int64_t oy) {
 
 // Output rows [begin, end) of the flattened (n, oy) rows.
 void WindowNhwcRows(const WindowNhwcJob& job, int64_t begin, int64_t end) {
+  FlatWeights flat;
+  MakeFlatWeights(job, static_cast<int64_t>(hn::Lanes(hn::ScalableTag<float>())), flat);
   for (int64_t r = begin; r < end; ++r) {
     const int64_t n = r / job.shape.out_h, oy = r % job.shape.out_h;
     switch (job.reduce) {
-      case WindowReduce::kConvolve: WindowRow<WindowReduce::kConvolve>(job, n, oy); break;
-      case WindowReduce::kMax: WindowRow<WindowReduce::kMax>(job, n, oy); break;
-      case WindowReduce::kAverage: WindowRow<WindowReduce::kAverage>(job, n, oy); break;
+      case WindowReduce::kConvolve: WindowRow<WindowReduce::kConvolve>(job, flat, n, oy); break;
+      case WindowReduce::kMax: WindowRow<WindowReduce::kMax>(job, flat, n, oy); break;
+      case WindowReduce::kAverage: WindowRow<WindowReduce::kAverage>(job, flat, n, oy); break;
     }
   }
 }
