@@ -66,9 +66,9 @@ struct RowContext {
 // pixels' valid kx range must be `cols` for all of them. Each weight vector
 // is loaded once for all kPixels; kVectors * kPixels independent sums hide
 // the FMA latency.
-template <WindowReduce kReduce, int kVectors, int kPixels>
+template <class D, WindowReduce kReduce, int kVectors, int kPixels>
 HWY_INLINE void PixelsVector(const RowContext& r, int64_t ox, TapRange cols, int64_t c) {
-  const hn::ScalableTag<float> d;
+  const D d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const WindowNhwcJob& job = *r.job;
   const DepthwiseConvShape& s = job.shape;
@@ -108,7 +108,7 @@ HWY_INLINE void PixelsVector(const RowContext& r, int64_t ox, TapRange cols, int
 }
 
 // Channels [c, c + kVectors * lanes) of the whole row: interior pixels two at a time.
-template <WindowReduce kReduce, int kVectors>
+template <class D, WindowReduce kReduce, int kVectors>
 HWY_INLINE void RowVectors(const RowContext& r, int64_t inner_begin, int64_t inner_end, int64_t c) {
   const DepthwiseConvShape& s = r.job->shape;
   const auto cols_of = [&](int64_t ox) {
@@ -116,10 +116,10 @@ HWY_INLINE void RowVectors(const RowContext& r, int64_t inner_begin, int64_t inn
   };
   const TapRange all_cols{0, s.kernel_w};
   int64_t ox = 0;
-  for (; ox < inner_begin; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
-  for (; ox + 2 <= inner_end; ox += 2) PixelsVector<kReduce, kVectors, 2>(r, ox, all_cols, c);
-  for (; ox < inner_end; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, all_cols, c);
-  for (; ox < s.out_w; ++ox) PixelsVector<kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
+  for (; ox < inner_begin; ++ox) PixelsVector<D, kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
+  for (; ox + 2 <= inner_end; ox += 2) PixelsVector<D, kReduce, kVectors, 2>(r, ox, all_cols, c);
+  for (; ox < inner_end; ++ox) PixelsVector<D, kReduce, kVectors, 1>(r, ox, all_cols, c);
+  for (; ox < s.out_w; ++ox) PixelsVector<D, kReduce, kVectors, 1>(r, ox, cols_of(ox), c);
 }
 
 template <WindowReduce kReduce>
@@ -244,10 +244,23 @@ void WindowRow(const WindowNhwcJob& job, const FlatWeights& flat, int64_t n, int
   }
   // Blocks of four vectors of channels (two cache lines of each pixel), then single vectors.
   const int64_t block_end = channels / (4 * lanes) * (4 * lanes), vector_end = channels / lanes * lanes;
+  using D = hn::ScalableTag<float>;
   int64_t c = 0;
-  for (; c < block_end; c += 4 * lanes) RowVectors<kReduce, 4>(r, inner_begin, inner_end, c);
-  for (; c < vector_end; c += lanes) RowVectors<kReduce, 1>(r, inner_begin, inner_end, c);
-  for (int64_t c = vector_end; c < channels; ++c)
+  for (; c < block_end; c += 4 * lanes) RowVectors<D, kReduce, 4>(r, inner_begin, inner_end, c);
+  for (; c < vector_end; c += lanes) RowVectors<D, kReduce, 1>(r, inner_begin, inner_end, c);
+  // The channels left: vectors of 8 and 4 lanes where the full ones are wider (24 channels on
+  // AVX-512: 16 + 8), then scalar.
+  using D8 = hn::CappedTag<float, 8>;
+  using D4 = hn::CappedTag<float, 4>;
+  if (lanes > 8 && channels - c >= 8 && hn::Lanes(D8()) == 8) {
+    RowVectors<D8, kReduce, 1>(r, inner_begin, inner_end, c);
+    c += 8;
+  }
+  if (lanes > 4 && channels - c >= 4 && hn::Lanes(D4()) == 4) {
+    RowVectors<D4, kReduce, 1>(r, inner_begin, inner_end, c);
+    c += 4;
+  }
+  for (; c < channels; ++c)
     for (int64_t ox = 0; ox < s.out_w; ++ox) PixelScalar<kReduce>(r, ox, cols_of(ox), c);
   if (kReduce == WindowReduce::kConvolve && !job.activation.is_none())
     ActivationTransform(job.activation, r.out, r.out, static_cast<size_t>(s.out_w * channels));
