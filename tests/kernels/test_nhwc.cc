@@ -61,6 +61,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{2, 3, 32, 33, 31, 3, 3, 2, 1, 1, 1, true},      // MobileNet stem (direct), batch 2, odd sizes
         ConvCase{1, 3, 64, 45, 45, 7, 7, 2, 3, 1, 1, true},      // ResNet stem (direct)
         ConvCase{1, 1, 5, 9, 9, 5, 5, 1, 2, 1, 1, false},        // direct, one channel in, 5 out
+        ConvCase{1, 8, 8, 17, 19, 1, 1, 1, 0, 1, 1, true},       // direct, few outputs: MediaPipe pose's 8 -> 8
+        ConvCase{2, 24, 5, 11, 9, 3, 3, 2, 1, 1, 1, true},       // direct, 5 outputs, stride 2, batch 2
+        ConvCase{1, 8, 1, 13, 15, 3, 3, 1, 1, 1, 1, true},       // direct, one output (a segmentation head)
         ConvCase{1, 16, 16, 12, 12, 3, 3, 1, 1, 1, 16, true},    // depthwise 3x3
         ConvCase{1, 24, 24, 15, 15, 5, 5, 2, 2, 1, 24, false},   // depthwise 5x5 stride 2
         ConvCase{2, 13, 13, 9, 7, 3, 3, 1, 1, 1, 13, true},      // depthwise, channels not a multiple of lanes
@@ -82,9 +85,11 @@ TEST(FusedConvNhwc, ResidualAndEveryActivation) {
                                   {ActivationKind::kHardSwish}, {ActivationKind::kTanh},
                                   {ActivationKind::kSilu}};
   for (const auto& act : acts) {
-    for (const ConvCase& c : {ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 1, true},    // im2col GEMM
+    for (const ConvCase& c : {ConvCase{2, 6, 12, 7, 9, 3, 3, 1, 1, 1, 1, true},   // im2col GEMM
                               ConvCase{2, 3, 20, 7, 9, 3, 3, 1, 1, 1, 1, true},   // direct (3 channels in)
-                              ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 6, true},    // depthwise
+                              ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 1, true},    // direct (6 channels out)
+                              ConvCase{2, 8, 1, 7, 9, 3, 3, 1, 1, 1, 1, true},    // direct, one output: dot products
+                              ConvCase{2, 6, 6, 7, 9, 3, 3, 1, 1, 1, 6, true},    // depthwise (flattened rows)
                               ConvCase{2, 6, 10, 7, 9, 1, 1, 1, 0, 1, 1, true}}) {  // pointwise
       OpTest t = make_conv_nhwc(c, 11);
       t.input("sum", random_tensor({c.batch, c.h, c.w, c.out_c}, 12, -3.0f, 3.0f));

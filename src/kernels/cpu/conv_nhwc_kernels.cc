@@ -106,7 +106,7 @@ class ConvNhwcKernel final : public PreparedKernel {
           depthwise_weights_[static_cast<size_t>(t * g.out_c + c)] = w.data<float>()[c * taps + t];
       return;
     }
-    if (g.group == 1 && g.in_c <= kDirectConvMaxInChannels && g.k_h * g.k_w <= kDirectConvMaxTaps) {
+    if (direct_conv_applies(g.group, g.in_c, g.out_c, g.k_h * g.k_w)) {
       direct_ = direct_conv_weights(direct_shape(), w.data<float>(), bias ? bias->data<float>() : nullptr);
       return;
     }

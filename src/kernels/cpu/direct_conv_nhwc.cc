@@ -24,8 +24,6 @@ namespace HWY_NAMESPACE {
 namespace {
 namespace hn = hwy::HWY_NAMESPACE;
 
-using DF = hn::ScalableTag<float>;
-using VF = hn::Vec<DF>;
 
 struct RowContext {
   const DirectConvJob* job;
@@ -37,13 +35,15 @@ struct RowContext {
 };
 
 // Stores the first n lanes of v (n = lanes: all).
-HWY_INLINE void StoreFirst(DF d, VF v, float* p, int64_t n) {
+template <class D>
+HWY_INLINE void StoreFirst(D d, hn::Vec<D> v, float* p, int64_t n) {
   if (n == static_cast<int64_t>(hn::Lanes(d))) return hn::StoreU(v, d, p);
   HWY_ALIGN float buffer[HWY_MAX_BYTES / sizeof(float)];
   hn::Store(v, d, buffer);
   std::memcpy(p, buffer, static_cast<size_t>(n) * sizeof(float));
 }
-HWY_INLINE VF LoadFirst(DF d, const float* p, int64_t n) {
+template <class D>
+HWY_INLINE hn::Vec<D> LoadFirst(D d, const float* p, int64_t n) {
   if (n == static_cast<int64_t>(hn::Lanes(d))) return hn::LoadU(d, p);
   HWY_ALIGN float buffer[HWY_MAX_BYTES / sizeof(float)] = {};
   std::memcpy(buffer, p, static_cast<size_t>(n) * sizeof(float));
@@ -52,14 +52,16 @@ HWY_INLINE VF LoadFirst(DF d, const float* p, int64_t n) {
 
 // Output pixels [ox, ox + kPixels) (all with the valid kx range `cols`),
 // output channels [co, co + kVecs * lanes) (padded: the store stops at out_c).
-template <int kInC, int kVecs, int kPixels>
+// kInC 0: the input channel count is the job's (a run-time loop).
+template <class D, int kInC, int kVecs, int kPixels>
 HWY_INLINE void Pixels(const RowContext& r, int64_t ox, TapRange cols, int64_t co) {
-  const DF d;
+  using VF = hn::Vec<D>;
+  const D d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const DirectConvJob& job = *r.job;
   const DirectConvShape& s = job.shape;
   const int64_t pout = job.weights->padded_out_c;
-  constexpr int64_t in_c = kInC;
+  const int64_t in_c = kInC > 0 ? kInC : s.in_c;
   VF acc[kPixels][kVecs];
   for (int v = 0; v < kVecs; ++v) {
     const VF b = hn::LoadU(d, job.weights->bias.data() + co + v * lanes);
@@ -95,7 +97,7 @@ HWY_INLINE void Pixels(const RowContext& r, int64_t ox, TapRange cols, int64_t c
 
 // A block of kVecs vectors of output channels over the whole row: interior
 // pixels kPixels at a time (kVecs * kPixels = 8 accumulators), borders one by one.
-template <int kInC, int kVecs, int kPixels>
+template <class D, int kInC, int kVecs, int kPixels>
 HWY_INLINE void RowBlock(const RowContext& r, TapRange inner, int64_t co) {
   const DirectConvShape& s = r.job->shape;
   const auto cols_of = [&](int64_t ox) {
@@ -103,15 +105,68 @@ HWY_INLINE void RowBlock(const RowContext& r, TapRange inner, int64_t co) {
   };
   const TapRange all{0, s.kernel_w};
   int64_t ox = 0;
-  for (; ox < inner.begin; ++ox) Pixels<kInC, kVecs, 1>(r, ox, cols_of(ox), co);
-  for (; ox + kPixels <= inner.end; ox += kPixels) Pixels<kInC, kVecs, kPixels>(r, ox, all, co);
-  for (; ox < inner.end; ++ox) Pixels<kInC, kVecs, 1>(r, ox, all, co);
-  for (; ox < s.out_w; ++ox) Pixels<kInC, kVecs, 1>(r, ox, cols_of(ox), co);
+  for (; ox < inner.begin; ++ox) Pixels<D, kInC, kVecs, 1>(r, ox, cols_of(ox), co);
+  for (; ox + kPixels <= inner.end; ox += kPixels) Pixels<D, kInC, kVecs, kPixels>(r, ox, all, co);
+  for (; ox < inner.end; ++ox) Pixels<D, kInC, kVecs, 1>(r, ox, all, co);
+  for (; ox < s.out_w; ++ox) Pixels<D, kInC, kVecs, 1>(r, ox, cols_of(ox), co);
 }
 
-template <int kInC>
+// One output channel, interior pixel ox: per kernel row a dot product of kw * in_c contiguous
+// input values with the weights' row (a multiple of the lanes of D).
+template <class D>
+HWY_INLINE float DotPixel(const RowContext& r, int64_t ox) {
+  const D d;
+  const auto lanes = static_cast<int64_t>(hn::Lanes(d));
+  const DirectConvShape& s = r.job->shape;
+  const int64_t run = s.kernel_w * s.in_c;
+  hn::Vec<D> acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  for (int64_t ky = r.rows.begin; ky < r.rows.end; ++ky) {
+    const float* in = r.image + ((r.iy0 + ky * s.dilation_h) * s.in_w + ox * s.stride_w - s.pad_left) * s.in_c;
+    const float* w = r.job->weights->dot.data() + ky * run;
+    int64_t i = 0;
+    for (; i + 2 * lanes <= run; i += 2 * lanes) {
+      acc0 = hn::MulAdd(hn::LoadU(d, in + i), hn::LoadU(d, w + i), acc0);
+      acc1 = hn::MulAdd(hn::LoadU(d, in + i + lanes), hn::LoadU(d, w + i + lanes), acc1);
+    }
+    if (i < run) acc0 = hn::MulAdd(hn::LoadU(d, in + i), hn::LoadU(d, w + i), acc0);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1))) + r.job->weights->bias[0];
+}
+
+template <class D>
+void DotRows(const DirectConvJob& job, int64_t begin, int64_t end) {
+  const DirectConvShape& s = job.shape;
+  const TapRange inner = interior_outputs(s.out_w, s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left);
+  const auto cols_of = [&](int64_t ox) {
+    return valid_taps(ox * s.stride_w - s.pad_left, s.kernel_w, s.dilation_w, s.in_w);
+  };
+  using D8 = hn::CappedTag<float, 8>;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t n = row / s.out_h, oy = row % s.out_h;
+    RowContext r;
+    r.job = &job;
+    r.image = job.input + n * s.in_h * s.in_w * s.in_c;
+    r.iy0 = oy * s.stride_h - s.pad_top;
+    r.rows = valid_taps(r.iy0, s.kernel_h, s.dilation_h, s.in_h);
+    r.out = job.output + row * s.out_w;
+    r.residual = job.residual ? job.residual + row * s.out_w : nullptr;
+    // Borders through the general path (it adds the residual and applies the activation itself).
+    for (int64_t ox = 0; ox < inner.begin; ++ox) Pixels<D8, 0, 1, 1>(r, ox, cols_of(ox), 0);
+    for (int64_t ox = inner.end; ox < s.out_w; ++ox) Pixels<D8, 0, 1, 1>(r, ox, cols_of(ox), 0);
+    for (int64_t ox = inner.begin; ox < inner.end; ++ox) {
+      float y = DotPixel<D>(r, ox);
+      if (r.residual) y += r.residual[ox];
+      r.out[ox] = y;
+    }
+    if (!job.activation.is_none() && inner.end > inner.begin)
+      ActivationTransform(job.activation, r.out + inner.begin, r.out + inner.begin,
+                          static_cast<size_t>(inner.end - inner.begin));
+  }
+}
+
+template <class D, int kInC>
 void Rows(const DirectConvJob& job, int64_t begin, int64_t end) {
-  const DF d;
+  const D d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const DirectConvShape& s = job.shape;
   const TapRange inner = interior_outputs(s.out_w, s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left);
@@ -126,9 +181,9 @@ void Rows(const DirectConvJob& job, int64_t begin, int64_t end) {
     r.out = job.output + row * s.out_w * s.out_c;
     r.residual = job.residual ? job.residual + row * s.out_w * s.out_c : nullptr;
     int64_t co = 0;
-    for (; co + 4 * lanes <= vector_end; co += 4 * lanes) RowBlock<kInC, 4, 2>(r, inner, co);
-    for (; co + 2 * lanes <= vector_end; co += 2 * lanes) RowBlock<kInC, 2, 4>(r, inner, co);
-    for (; co < vector_end; co += lanes) RowBlock<kInC, 1, 4>(r, inner, co);
+    for (; co + 4 * lanes <= vector_end; co += 4 * lanes) RowBlock<D, kInC, 4, 2>(r, inner, co);
+    for (; co + 2 * lanes <= vector_end; co += 2 * lanes) RowBlock<D, kInC, 2, 4>(r, inner, co);
+    for (; co < vector_end; co += lanes) RowBlock<D, kInC, 1, 4>(r, inner, co);
   }
 }
 
@@ -136,11 +191,22 @@ void Rows(const DirectConvJob& job, int64_t begin, int64_t end) {
 
 // Output rows [begin, end) of the flattened (n, oy) rows.
 void DirectConvRows(const DirectConvJob& job, int64_t begin, int64_t end) {
+  using DF = hn::ScalableTag<float>;
+  using D8 = hn::CappedTag<float, 8>;
+  if (!job.weights->dot.empty()) {  // one output channel: dot products of rows
+    const int64_t run = job.shape.kernel_w * job.shape.in_c;
+    if (run % 8 == 0) return DotRows<D8>(job, begin, end);
+    if (run % 4 == 0) return DotRows<hn::CappedTag<float, 4>>(job, begin, end);
+  }
+  if (job.shape.in_c > kDirectConvMaxInChannels) {  // few output channels: vectors of at most 8 of them
+    if (job.shape.out_c <= 8) return Rows<D8, 0>(job, begin, end);
+    return Rows<DF, 0>(job, begin, end);
+  }
   switch (job.shape.in_c) {
-    case 1: return Rows<1>(job, begin, end);
-    case 2: return Rows<2>(job, begin, end);
-    case 3: return Rows<3>(job, begin, end);
-    default: return Rows<4>(job, begin, end);  // kDirectConvMaxInChannels
+    case 1: return Rows<DF, 1>(job, begin, end);
+    case 2: return Rows<DF, 2>(job, begin, end);
+    case 3: return Rows<DF, 3>(job, begin, end);
+    default: return Rows<DF, 4>(job, begin, end);  // kDirectConvMaxInChannels
   }
 }
 
@@ -161,6 +227,11 @@ DirectConvWeights direct_conv_weights(const DirectConvShape& s, const float* w, 
   const int64_t taps = s.kernel_h * s.kernel_w;
   out.weights.assign(static_cast<size_t>(taps * s.in_c * out.padded_out_c), 0.0f);
   out.bias.assign(static_cast<size_t>(out.padded_out_c), 0.0f);
+  if (s.out_c == 1 && s.dilation_w == 1) {  // [ky][kx][c]
+    out.dot.resize(static_cast<size_t>(taps * s.in_c));
+    for (int64_t c = 0; c < s.in_c; ++c)
+      for (int64_t t = 0; t < taps; ++t) out.dot[static_cast<size_t>(t * s.in_c + c)] = w[c * taps + t];
+  }
   for (int64_t m = 0; m < s.out_c; ++m) {
     if (bias) out.bias[static_cast<size_t>(m)] = bias[m];
     for (int64_t c = 0; c < s.in_c; ++c)

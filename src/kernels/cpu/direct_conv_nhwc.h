@@ -1,6 +1,8 @@
 // Direct NHWC convolution for few input channels: the stems of CNNs
 // (3 channels of an image into 16-64), where an im2col GEMM has a K of only
-// kh·kw·3 and output panels too narrow to fill its tiles.
+// kh·kw·3 and output panels too narrow to fill its tiles; and for few output
+// channels (MediaPipe's 8-channel layers at 256x256), where the GEMM's panels
+// would be mostly padding.
 //
 // Each output pixel is a sum over taps and input channels of a broadcast
 // input value times a vector of output channels' weights; two neighbouring
@@ -24,6 +26,13 @@ namespace iskra::cpu {
 // outputs runs at 2/3 of the im2col GEMM's speed).
 inline constexpr int64_t kDirectConvMaxInChannels = 4;
 inline constexpr int64_t kDirectConvMaxTaps = 9;
+// Also taken for few output channels (any input channels), where the GEMM's
+// panels would be mostly padding: vectors of at most 8 output channels.
+inline constexpr int64_t kDirectConvMaxOutChannels = 8;
+
+inline bool direct_conv_applies(int64_t group, int64_t in_c, int64_t out_c, int64_t taps) {
+  return group == 1 && taps <= kDirectConvMaxTaps && (in_c <= kDirectConvMaxInChannels || out_c <= kDirectConvMaxOutChannels);
+}
 
 struct DirectConvShape {
   int64_t batch = 1, in_c = 0, out_c = 0;
@@ -35,9 +44,12 @@ struct DirectConvShape {
 // W [out_c, in_c, kh, kw] rearranged as [kh·kw][in_c][out_c padded to a
 // multiple of 16] (zeros in the padding: whole vectors on every target), and
 // the bias padded the same way.
+// For one output channel, also W as [kh][kw][in_c]: each output is then a dot product of
+// the window's rows (contiguous without dilation along x) with the weights' rows.
 struct DirectConvWeights {
   int64_t padded_out_c = 0;
   std::vector<float> weights, bias;
+  std::vector<float> dot;  // out_c 1 only
 };
 DirectConvWeights direct_conv_weights(const DirectConvShape& s, const float* w, const float* bias);
 
