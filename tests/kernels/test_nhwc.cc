@@ -141,7 +141,10 @@ TEST(ConvTransposeNhwc, UpsamplingAndOverlappingWindows) {
     int64_t in_c, out_c, h, w, k, stride, pad;
     bool bias;
   };
-  for (const Case& c : {Case{8, 4, 5, 7, 2, 2, 0, false},   // PaddleOCR det's ×2 upsampling
+  for (const Case& c : {Case{8, 4, 5, 7, 2, 2, 0, false},   // PaddleOCR det's ×2 upsampling (windows tile the output)
+                        Case{16, 1, 6, 9, 2, 2, 0, true},   // selfie segmentation's head: one output, dot products
+                        Case{19, 1, 4, 5, 3, 3, 0, false},  // tiling 3x3, a dot product with a tail
+                        Case{5, 3, 4, 5, 3, 3, 0, true},    // tiling 3x3, three outputs
                         Case{3, 5, 4, 4, 3, 2, 1, true},    // overlapping windows, padding
                         Case{6, 2, 3, 5, 4, 1, 0, true}}) {
     for (int threads : {1, 2}) {
@@ -167,7 +170,9 @@ TEST(PoolNhwc, MaxAndAverageMatchReference) {
                         Case{5, 6, 5, 3, 3, 1, true, true},         // ceil_mode with counted pads
                         Case{16, 13, 13, 3, 1, 0, false, false},
                         Case{4, 9, 21, 3, 1, 1, false, false},      // narrow channels, stride 1: flattened
-                        Case{3, 8, 17, 2, 1, 0, true, false}}) {
+                        Case{3, 8, 17, 2, 1, 0, true, false},
+                        Case{16, 20, 20, 20, 1, 0, false, false},   // a window larger than the window kernels'
+                        Case{5, 19, 23, 17, 3, 2, true, true}}) {   // the same with pads counted, ceil_mode
     for (OpKind op : {OpKind::MaxPoolNhwc, OpKind::AveragePoolNhwc}) {
       OpTest t(op);
       t.input("x", random_tensor({2, c.h, c.w, c.c}, 31));

@@ -260,6 +260,16 @@ class ConvTransposeNhwcKernel final : public PreparedKernel {
   // Here the geometry's "in" is X's spatial size and "out" is Y's.
   ConvTransposeNhwcKernel(const Conv2dGeometry& g, const Tensor& w, const Tensor* bias) : g_(g) {
     const int64_t taps = g.k_h * g.k_w, columns = taps * g.out_c;
+    if (bias) bias_.assign(bias->data<float>(), bias->data<float>() + g.out_c);
+    if (is_tiling()) {  // W [C, M, kh, kw] as [tap][C][M]
+      tiled_w_.resize(static_cast<size_t>(g.in_c * columns));
+      for (int64_t c = 0; c < g.in_c; ++c)
+        for (int64_t m = 0; m < g.out_c; ++m)
+          for (int64_t t = 0; t < taps; ++t)
+            tiled_w_[static_cast<size_t>((t * g.in_c + c) * g.out_c + m)] = w.data<float>()[(c * g.out_c + m) * taps + t];
+      if (bias_.empty()) bias_.assign(static_cast<size_t>(g.out_c), 0.0f);
+      return;
+    }
     // W [C, M, kh, kw] as the C × (taps · M) matrix with columns (ky, kx, m).
     std::vector<float> by_tap(static_cast<size_t>(g.in_c * columns));
     for (int64_t c = 0; c < g.in_c; ++c)
@@ -267,10 +277,18 @@ class ConvTransposeNhwcKernel final : public PreparedKernel {
         for (int64_t t = 0; t < taps; ++t)
           by_tap[static_cast<size_t>(c * columns + t * g.out_c + m)] = w.data<float>()[(c * g.out_c + m) * taps + t];
     packed_w_ = PackedMatrix::pack_right(MatrixView{by_tap.data(), columns, 1}, g.in_c, columns);
-    if (bias) bias_.assign(bias->data<float>(), bias->data<float>() + g.out_c);
+  }
+
+  // Stride equal to the kernel, no padding, no dilation, the output exactly the tiles (the 2x2
+  // stride-2 upsampling of segmentation heads): every output pixel comes from one input pixel
+  // and one tap, so no column matrix is needed.
+  bool is_tiling() const {
+    return g_.stride_h == g_.k_h && g_.stride_w == g_.k_w && g_.dil_h == 1 && g_.dil_w == 1 && g_.pad_t == 0 &&
+           g_.pad_l == 0 && g_.out_h == g_.in_h * g_.stride_h && g_.out_w == g_.in_w * g_.stride_w;
   }
 
   Status run(KernelContext& ctx) override {
+    if (!tiled_w_.empty()) return run_tiled(ctx);
     const int64_t taps = g_.k_h * g_.k_w, columns = taps * g_.out_c, in_plane = g_.in_h * g_.in_w;
     float* col = im2col_scratch(static_cast<size_t>(in_plane * columns));
     for (int64_t n = 0; n < g_.batch; ++n) {
@@ -309,9 +327,50 @@ class ConvTransposeNhwcKernel final : public PreparedKernel {
     }
   }
 
+  Status run_tiled(KernelContext& ctx) const {
+    const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    const int64_t c = g_.in_c, m = g_.out_c;
+    for_each_chunk(ctx.pool, g_.batch * g_.in_h, std::max<int64_t>(1, 4096 / std::max<int64_t>(g_.in_w * c * m, 1)), 1,
+                   [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / g_.in_h, iy = r % g_.in_h;
+        for (int64_t ix = 0; ix < g_.in_w; ++ix) {
+          const float* in = x + (r * g_.in_w + ix) * c;
+          for (int64_t ky = 0; ky < g_.k_h; ++ky)
+            for (int64_t kx = 0; kx < g_.k_w; ++kx) {
+              const int64_t oy = iy * g_.stride_h + ky, ox = ix * g_.stride_w + kx;
+              float* out = y + ((n * g_.out_h + oy) * g_.out_w + ox) * m;
+              const float* w = tiled_w_.data() + (ky * g_.k_w + kx) * c * m;
+              if (m == 1) {
+                out[0] = bias_[0] + dot(in, w, c);
+                continue;
+              }
+              std::copy(bias_.begin(), bias_.end(), out);
+              for (int64_t ci = 0; ci < c; ++ci)
+                for (int64_t mo = 0; mo < m; ++mo) out[mo] += in[ci] * w[ci * m + mo];
+            }
+        }
+      }
+    });
+    return Status::ok();
+  }
+
+  // sum a[i] * b[i] in eight partial sums (a fixed-width loop the compiler vectorizes), then the rest.
+  static float dot(const float* a, const float* b, int64_t n) {
+    float part[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) part[j] += a[i + j] * b[i + j];
+    float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+  }
+
   Conv2dGeometry g_;
   PackedMatrix packed_w_;
   std::vector<float> bias_;
+  std::vector<float> tiled_w_;  // the tiling case's weights, [tap][C][M]
 };
 
 Prepared prepare_conv_transpose_nhwc(const PrepareContext& ctx) {

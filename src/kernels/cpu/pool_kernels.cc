@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/parallel_chunks.h"
 #include "kernels/cpu/quantized_kernels.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/window2d.h"
@@ -196,6 +197,57 @@ class WindowPoolNhwcKernel final : public PreparedKernel {
   std::vector<float> inv_h_, inv_w_;
 };
 
+// Windows larger than the window kernels take (a 16x16 average pool closing a
+// segmentation network): per output pixel a sum (or max) over the valid taps
+// of whole channel rows, vectorized by the compiler.
+class LargeWindowPoolNhwcKernel final : public PreparedKernel {
+ public:
+  LargeWindowPoolNhwcKernel(WindowReduce reduce, int64_t batch, int64_t channels, SlidingWindow w,
+                            std::vector<float> inv_h, std::vector<float> inv_w)
+      : reduce_(reduce), batch_(batch), c_(channels), w_(std::move(w)), inv_h_(std::move(inv_h)), inv_w_(std::move(inv_w)) {}
+
+  Status run(KernelContext& ctx) override {
+    const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    const int64_t out_h = w_.grid[0], out_w = w_.grid[1], in_h = w_.image[0], in_w = w_.image[1];
+    const bool max = reduce_ == WindowReduce::kMax;
+    for_each_chunk(ctx.pool, batch_ * out_h, 1, 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / out_h, oy = r % out_h;
+        for (int64_t ox = 0; ox < out_w; ++ox) {
+          float* out = y + (r * out_w + ox) * c_;
+          std::fill_n(out, c_, max ? -std::numeric_limits<float>::infinity() : 0.0f);
+          for (int64_t ky = 0; ky < w_.kernel[0]; ++ky) {
+            const int64_t iy = oy * w_.strides[0] - w_.pad_begin[0] + ky * w_.dilations[0];
+            if (iy < 0 || iy >= in_h) continue;
+            for (int64_t kx = 0; kx < w_.kernel[1]; ++kx) {
+              const int64_t ix = ox * w_.strides[1] - w_.pad_begin[1] + kx * w_.dilations[1];
+              if (ix < 0 || ix >= in_w) continue;
+              const float* in = x + ((n * in_h + iy) * in_w + ix) * c_;
+              if (max) {
+                for (int64_t c = 0; c < c_; ++c) out[c] = out[c] < in[c] ? in[c] : out[c];  // keeps NaN as the reference
+              } else {
+                for (int64_t c = 0; c < c_; ++c) out[c] += in[c];
+              }
+            }
+          }
+          if (!max) {
+            const float scale = inv_h_[static_cast<size_t>(oy)] * inv_w_[static_cast<size_t>(ox)];
+            for (int64_t c = 0; c < c_; ++c) out[c] *= scale;
+          }
+        }
+      }
+    });
+    return Status::ok();
+  }
+
+ private:
+  WindowReduce reduce_;
+  int64_t batch_, c_;
+  SlidingWindow w_;
+  std::vector<float> inv_h_, inv_w_;
+};
+
 // A 2-D f32 pool on [N, H, W, C]; nullptr when declined.
 Prepared prepare_window_pool_nhwc(const PrepareContext& ctx, WindowReduce reduce) {
   const Node& node = ctx.node;
@@ -209,13 +261,14 @@ Prepared prepare_window_pool_nhwc(const PrepareContext& ctx, WindowReduce reduce
   job.shape = DepthwiseConvShape{x[0], x[3], w.image[0], w.image[1], w.grid[0], w.grid[1], w.kernel[0], w.kernel[1],
                                  w.strides[0], w.strides[1], w.dilations[0], w.dilations[1], w.pad_begin[0],
                                  w.pad_begin[1]};
-  if (!window_nhwc_supported(job.shape)) return declined();
   const bool count_pads = node.attr_int("count_include_pad", 0) != 0;
   std::vector<float> inv_h, inv_w;
   if (reduce == WindowReduce::kAverage) {
     inv_h = inverse_tap_counts(w, 0, count_pads);
     inv_w = inverse_tap_counts(w, 1, count_pads);
   }
+  if (!window_nhwc_supported(job.shape))
+    return make_kernel<LargeWindowPoolNhwcKernel>(reduce, x[0], x[3], w, std::move(inv_h), std::move(inv_w));
   return make_kernel<WindowPoolNhwcKernel>(job, std::move(inv_h), std::move(inv_w));
 }
 
