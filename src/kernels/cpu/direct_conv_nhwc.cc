@@ -34,6 +34,20 @@ struct RowContext {
   const float* residual;
 };
 
+// Output row `row` of the flattened (n, oy) rows.
+RowContext row_context(const DirectConvJob& job, int64_t row) {
+  const DirectConvShape& s = job.shape;
+  const int64_t n = row / s.out_h, oy = row % s.out_h;
+  RowContext r;
+  r.job = &job;
+  r.image = job.input + n * s.in_h * s.in_w * s.in_c;
+  r.iy0 = oy * s.stride_h - s.pad_top;
+  r.rows = valid_taps(r.iy0, s.kernel_h, s.dilation_h, s.in_h);
+  r.out = job.output + row * s.out_w * s.out_c;
+  r.residual = job.residual ? job.residual + row * s.out_w * s.out_c : nullptr;
+  return r;
+}
+
 // Stores the first n lanes of v (n = lanes: all).
 template <class D>
 HWY_INLINE void StoreFirst(D d, hn::Vec<D> v, float* p, int64_t n) {
@@ -142,14 +156,7 @@ void DotRows(const DirectConvJob& job, int64_t begin, int64_t end) {
   };
   using D8 = hn::CappedTag<float, 8>;
   for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.out_h, oy = row % s.out_h;
-    RowContext r;
-    r.job = &job;
-    r.image = job.input + n * s.in_h * s.in_w * s.in_c;
-    r.iy0 = oy * s.stride_h - s.pad_top;
-    r.rows = valid_taps(r.iy0, s.kernel_h, s.dilation_h, s.in_h);
-    r.out = job.output + row * s.out_w;
-    r.residual = job.residual ? job.residual + row * s.out_w : nullptr;
+    const RowContext r = row_context(job, row);
     // Borders through the general path (it adds the residual and applies the activation itself).
     for (int64_t ox = 0; ox < inner.begin; ++ox) Pixels<D8, 0, 1, 1>(r, ox, cols_of(ox), 0);
     for (int64_t ox = inner.end; ox < s.out_w; ++ox) Pixels<D8, 0, 1, 1>(r, ox, cols_of(ox), 0);
@@ -172,14 +179,7 @@ void Rows(const DirectConvJob& job, int64_t begin, int64_t end) {
   const TapRange inner = interior_outputs(s.out_w, s.in_w, s.kernel_w, s.stride_w, s.dilation_w, s.pad_left);
   const int64_t vector_end = (s.out_c + lanes - 1) / lanes * lanes;  // <= padded_out_c
   for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.out_h, oy = row % s.out_h;
-    RowContext r;
-    r.job = &job;
-    r.image = job.input + n * s.in_h * s.in_w * s.in_c;
-    r.iy0 = oy * s.stride_h - s.pad_top;
-    r.rows = valid_taps(r.iy0, s.kernel_h, s.dilation_h, s.in_h);
-    r.out = job.output + row * s.out_w * s.out_c;
-    r.residual = job.residual ? job.residual + row * s.out_w * s.out_c : nullptr;
+    const RowContext r = row_context(job, row);
     int64_t co = 0;
     for (; co + 4 * lanes <= vector_end; co += 4 * lanes) RowBlock<D, kInC, 4, 2>(r, inner, co);
     for (; co + 2 * lanes <= vector_end; co += 2 * lanes) RowBlock<D, kInC, 2, 4>(r, inner, co);
