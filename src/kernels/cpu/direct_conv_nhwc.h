@@ -27,8 +27,8 @@ namespace iskra::cpu {
 inline constexpr int64_t kDirectConvMaxInChannels = 4;
 inline constexpr int64_t kDirectConvMaxTaps = 9;
 // Also taken for few output channels (any input channels), where the GEMM's
-// panels would be mostly padding: vectors of at most 8 output channels.
-inline constexpr int64_t kDirectConvMaxOutChannels = 8;
+// panels would be mostly padding: vectors of 8 output channels up to 8, else full vectors.
+inline constexpr int64_t kDirectConvMaxOutChannels = 16;
 
 inline bool direct_conv_applies(int64_t group, int64_t in_c, int64_t out_c, int64_t taps) {
   return group == 1 && taps <= kDirectConvMaxTaps && (in_c <= kDirectConvMaxInChannels || out_c <= kDirectConvMaxOutChannels);
