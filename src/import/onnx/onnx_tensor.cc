@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "base/checked_math.h"
@@ -201,15 +202,31 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
   return out;
 }
 
+namespace {
+
+// `base_dir` empty: external data refused.
+Result<Tensor> parse_tensor_proto(const void* data, size_t size, const std::string& what, const std::string& base_dir,
+                                  std::string* name_out) {
+  if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
+    return invalid_argument(what, " is larger than a protobuf message may be (2 GiB)");
+  onnx::TensorProto proto;
+  if (!proto.ParseFromArray(data, static_cast<int>(size))) return invalid_argument(what, " is not a valid ONNX TensorProto");
+  if (name_out) *name_out = proto.name();
+  return tensor_from_onnx(proto, base_dir, what);
+}
+
+}  // namespace
+
 Result<Tensor> read_onnx_tensor_file(const std::string& path, std::string* name_out) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return io_error("cannot open '", path, "'");
   std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  onnx::TensorProto proto;
-  if (!proto.ParseFromString(bytes)) return invalid_argument("'", path, "' is not a valid ONNX TensorProto file");
-  if (name_out) *name_out = proto.name();
   const std::string dir = fs::path(path).parent_path().string();
-  return tensor_from_onnx(proto, dir.empty() ? "." : dir, "tensor file '" + path + "'");
+  return parse_tensor_proto(bytes.data(), bytes.size(), "tensor file '" + path + "'", dir.empty() ? "." : dir, name_out);
+}
+
+Result<Tensor> parse_onnx_tensor(const void* data, size_t size, const std::string& what, std::string* name_out) {
+  return parse_tensor_proto(data, size, what, "", name_out);
 }
 
 }  // namespace iskra
