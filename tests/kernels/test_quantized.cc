@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <ostream>
 #include <random>
 
@@ -119,7 +120,9 @@ TEST(MaxPoolNhwc, Int8MatchesReferenceExactly) {
 TEST(QuantizeLinear, PerTensorMatchesReference) {
   for (DType out : {DType::kI8, DType::kU8}) {
     OpTest t(OpKind::QuantizeLinear);
-    t.input("x", random_tensor({3, 1000}, 4, -3.0f, 3.0f));  // beyond the range: saturates
+    Tensor x = random_tensor({3, 1000}, 4, -3.0f, 3.0f);  // beyond the range: saturates
+    x.data<float>()[17] = std::numeric_limits<float>::quiet_NaN();  // gives 0
+    t.input("x", std::move(x));
     t.constant("scale", scalar_f32(0.0173f));
     if (out == DType::kI8) t.constant("zp", scalar_i8(-9));
     else t.constant("zp", Tensor::from_vector<uint8_t>(Shape{}, {120}).value());

@@ -53,6 +53,12 @@ using Prepared = Result<std::unique_ptr<PreparedKernel>>;
 constexpr int64_t kTileRows = 6;      // output pixels per micro-kernel call
 constexpr int64_t kTileChannels = 32;  // output channels per micro-kernel call (two 16-lane vectors)
 
+// One int32 accumulator to int8: round(acc * multiplier) + zero point, clamped to [lo, hi].
+inline int8_t requantize(int32_t acc, float multiplier, int32_t zp, int32_t lo, int32_t hi) {
+  const int32_t q = static_cast<int32_t>(std::nearbyint(static_cast<float>(acc) * multiplier)) + zp;
+  return static_cast<int8_t>(std::min(std::max(q, lo), hi));
+}
+
 // Per output channel: the int32 constant added to the raw dot product, and
 // the float multiplier of the requantization.
 struct Requantization {
@@ -61,9 +67,8 @@ struct Requantization {
   int32_t y_zero_point = 0, lo = -128, hi = 127;
 
   int8_t apply(int32_t acc, int64_t m) const {
-    const float scaled = static_cast<float>(acc + correction[static_cast<size_t>(m)]) * multiplier[static_cast<size_t>(m)];
-    const int32_t q = static_cast<int32_t>(std::nearbyint(scaled)) + y_zero_point;
-    return static_cast<int8_t>(std::clamp(q, lo, hi));
+    const auto i = static_cast<size_t>(m);
+    return requantize(acc + correction[i], multiplier[i], y_zero_point, lo, hi);
   }
 };
 
@@ -299,10 +304,7 @@ ISKRA_SIMD_CLONES void depthwise_row(const Conv2dGeometry& g, const int8_t* imag
       }
     }
     int8_t* out = y + ox * c;
-    for (int64_t i = 0; i < c; ++i) {
-      const int32_t q = static_cast<int32_t>(std::nearbyint(static_cast<float>(acc[i]) * multiplier[i])) + y_zp;
-      out[i] = static_cast<int8_t>(std::min(std::max(q, lo), hi));
-    }
+    for (int64_t i = 0; i < c; ++i) out[i] = requantize(acc[i], multiplier[i], y_zp, lo, hi);
   }
 }
 
@@ -534,13 +536,14 @@ class MaxPoolNhwcIntegerKernel final : public PreparedKernel {
 // --- QuantizeLinear / DequantizeLinear, one scale and zero point ----------------------------------
 
 // Rounds in float32 as the reference kernel does for float32 x and scale: the
-// quotient x / scale is a float32, rounded half to even, then offset and saturated.
+// quotient x / scale is a float32, rounded half to even, then offset and
+// saturated; NaN gives 0, as in the reference.
 template <class Q>
 ISKRA_SIMD_CLONES void quantize(const float* x, float scale, int32_t zp, int64_t n, Q* y) {
   constexpr float lo = std::numeric_limits<Q>::min(), hi = std::numeric_limits<Q>::max();
   for (int64_t i = 0; i < n; ++i) {
     const float q = std::nearbyint(x[i] / scale) + static_cast<float>(zp);
-    y[i] = static_cast<Q>(std::min(std::max(q, lo), hi));  // NaN gives lo: the reference gives 0
+    y[i] = q == q ? static_cast<Q>(std::min(std::max(q, lo), hi)) : Q{0};
   }
 }
 
@@ -557,8 +560,6 @@ class QuantizeKernel final : public PreparedKernel {
     const Tensor& x = ctx.input(0);
     Tensor& y = ctx.output(0);
     const int64_t n = x.element_count();
-    if (!to_real_ && std::any_of(x.data<float>(), x.data<float>() + n, [](float v) { return std::isnan(v); }))
-      return run_reference(ctx);
     for_each_chunk(ctx.pool, n, 1 << 15, 64, [&](int64_t b, int64_t e) {
       if (to_real_) {
         if (x.dtype() == DType::kI8) dequantize(x.data<int8_t>() + b, scale_, zp_, e - b, y.data<float>() + b);
@@ -572,8 +573,6 @@ class QuantizeKernel final : public PreparedKernel {
   }
 
  private:
-  static Status run_reference(KernelContext& ctx) { return reference_op_table().get(ctx.node.op).reference(ctx); }
-
   bool to_real_;
   float scale_;
   int32_t zp_;
