@@ -119,6 +119,11 @@ typedef struct iskra_tensor iskra_tensor;
 
 typedef struct iskra_model_options {
   int threads; /* worker threads for running; >= 1 (default 1) */
+  /* Most bytes of tensors the model may hold: its constants, the working memory
+   * planned for its inputs' shapes and buffers made at run time. A load or run
+   * that would need more fails with ISKRA_OUT_OF_MEMORY naming the node, before
+   * allocating. 0 (the default): no limit. Protects an app from a hostile model. */
+  size_t memory_limit_bytes;
 } iskra_model_options;
 
 /* The default options; pass NULL to the load functions to get them. */

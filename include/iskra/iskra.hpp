@@ -173,6 +173,7 @@ struct NamedInput {
 
 struct ModelOptions {
   int threads = 1;
+  size_t memory_limit_bytes = 0;  // see iskra_model_options; 0: no limit
 };
 
 // A loaded model, ready to run.
@@ -222,6 +223,7 @@ class Model {
   static iskra_model_options to_c(const ModelOptions& options) {
     iskra_model_options c = iskra_model_options_default();
     c.threads = options.threads;
+    c.memory_limit_bytes = options.memory_limit_bytes;
     return c;
   }
 

@@ -45,16 +45,22 @@ iskra_status to_c_status(StatusCode code) {
   return ISKRA_INTERNAL;
 }
 
-iskra_status fail(iskra_status status, std::string message) {
+// Records the message, the concatenation of `parts`; never throws (it is also
+// called from catch handlers, where out of memory must not escape).
+template <typename... Parts>
+iskra_status fail(iskra_status status, const Parts&... parts) noexcept {
   try {
-    g_last_error = std::move(message);
+    if constexpr (sizeof...(Parts) == 1)
+      g_last_error.assign(parts...);  // no stream: a short message needs no allocation
+    else
+      g_last_error = iskra::str_cat(parts...);
   } catch (...) {
     g_last_error.clear();
   }
   return status;
 }
 
-iskra_status fail(const Status& status) { return fail(to_c_status(status.code()), status.message()); }
+iskra_status fail(const Status& status) noexcept { return fail(to_c_status(status.code()), status.message()); }
 
 iskra_status null_argument(const char* function, const char* argument) {
   return fail(ISKRA_INVALID_ARGUMENT, std::string(function) + ": '" + argument + "' is NULL");
@@ -69,8 +75,10 @@ iskra_status guarded(const char* function, Body&& body) {
     return body(function);
   } catch (const std::bad_alloc&) {
     return fail(ISKRA_OUT_OF_MEMORY, "out of memory");
+  } catch (const iskra::StatusError& e) {  // Result::value() of an error, e.g. out of memory
+    return fail(e.status());
   } catch (const std::exception& e) {
-    return fail(ISKRA_INTERNAL, std::string("internal error: ") + e.what());
+    return fail(ISKRA_INTERNAL, "internal error: ", e.what());
   } catch (...) {
     return fail(ISKRA_INTERNAL, "internal error: unknown exception");
   }
@@ -104,7 +112,10 @@ bool is_known_dtype(iskra_dtype dtype) {
 iskra_status load(iskra::Result<iskra::Model> model, const iskra_model_options* options, iskra_model** out) {
   if (!model.is_ok()) return fail(model.status());
   iskra::SessionOptions session_options;
-  if (options) session_options.threads = options->threads;
+  if (options) {
+    session_options.threads = options->threads;
+    session_options.memory_limit_bytes = options->memory_limit_bytes;
+  }
   auto session = iskra::Session::create(std::move(model).value(), session_options);
   if (!session.is_ok()) return fail(session.status());
   auto handle = std::make_unique<iskra_model>();
@@ -259,6 +270,7 @@ size_t iskra_dtype_size(iskra_dtype dtype) {
 iskra_model_options iskra_model_options_default(void) {
   iskra_model_options options;
   options.threads = 1;
+  options.memory_limit_bytes = 0;
   return options;
 }
 

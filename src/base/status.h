@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <exception>
 #include <string>
 #include <utility>
 #include <variant>
@@ -67,6 +68,20 @@ Status internal_error(const Args&... a) { return Status(StatusCode::kInternal, s
 template <typename... Args>
 Status needs_value(const Args&... a) { return Status(StatusCode::kNeedsValue, str_cat(a...)); }
 
+// Thrown by Result::value() on a Result that holds an error: code that takes
+// the value without checking assumes the step cannot fail, which holds except
+// when a small allocation fails. The API boundary (c_api.cc) turns it back
+// into its status, so out of memory there is reported as out of memory.
+class StatusError : public std::exception {
+ public:
+  explicit StatusError(Status status) : status_(std::move(status)) {}
+  const Status& status() const { return status_; }
+  const char* what() const noexcept override { return status_.message().c_str(); }
+
+ private:
+  Status status_;
+};
+
 // A value or the Status explaining why there is none.
 template <typename T>
 class [[nodiscard]] Result {
@@ -82,14 +97,28 @@ class [[nodiscard]] Result {
     static const Status kOk;
     return is_ok() ? kOk : std::get<Status>(data_);
   }
-  T& value() & { return std::get<T>(data_); }
-  const T& value() const& { return std::get<T>(data_); }
-  T&& value() && { return std::get<T>(std::move(data_)); }
+  T& value() & {
+    check();
+    return std::get<T>(data_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<T>(data_);
+  }
+  T&& value() && {
+    check();
+    return std::get<T>(std::move(data_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
 
  private:
+  void check() const {
+    if (!is_ok()) [[unlikely]]
+      throw StatusError(std::get<Status>(data_));
+  }
+
   std::variant<T, Status> data_;
 };
 

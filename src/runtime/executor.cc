@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
+#include "base/str_cat.h"
 #include "base/thread_pool.h"
 #include "runtime/planner.h"
 
@@ -22,12 +24,26 @@ bool is_foldable(OpKind op) {
   }
 }
 
-// Allocates owned tensors for inferred output types.
-Status allocate_outputs(const Node& node, const std::vector<TensorType>& types, std::vector<Tensor>& out) {
+// Ops whose outputs depend only on their inputs' shapes, never their data:
+// they fold as soon as shapes are known (Shape of a graph input at plan time).
+bool reads_only_shapes(OpKind op) { return op == OpKind::Shape || op == OpKind::Size; }
+
+}  // namespace
+
+Status GraphExecutor::allocate_outputs(const Node& node, const std::vector<TensorType>& types,
+                                       std::vector<Tensor>& out, size_t& charged) {
   out.resize(types.size());
   for (size_t i = 0; i < types.size(); ++i) {
     if (types[i].dtype == DType::kUndefined)
       return internal_error(node.label(), "shape inference left output ", i, " undefined");
+    if (budget_) {
+      ISKRA_RETURN_IF_ERROR(validate_shape(types[i].dtype, types[i].shape, node.label() + "output"));
+      const size_t bytes = static_cast<size_t>(shape_element_count(types[i].shape)) * dtype_size(types[i].dtype);
+      ISKRA_RETURN_IF_ERROR(budget_->reserve(bytes, str_cat(node.label(), "output ", i, " (",
+                                                            dtype_name(types[i].dtype), " ",
+                                                            shape_to_string(types[i].shape), ")")));
+      charged += bytes;
+    }
     auto t = Tensor::allocate(types[i].dtype, types[i].shape);
     if (!t) return t.status().with_context(node.label() + "output " + std::to_string(i) + ": ");
     out[i] = std::move(t).value();
@@ -35,17 +51,11 @@ Status allocate_outputs(const Node& node, const std::vector<TensorType>& types, 
   return Status::ok();
 }
 
-// Ops whose outputs depend only on their inputs' shapes, never their data:
-// they fold as soon as shapes are known (Shape of a graph input at plan time).
-bool reads_only_shapes(OpKind op) { return op == OpKind::Shape || op == OpKind::Size; }
-
-}  // namespace
-
 bool is_control_flow(OpKind op) { return op == OpKind::If || op == OpKind::Loop || op == OpKind::Scan; }
 
 Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph, const OpTable& ops,
-                                                             ThreadPool* pool) {
-  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops, pool));
+                                                             ThreadPool* pool, MemoryBudget* budget) {
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor(graph, ops, pool, budget));
   exec->bound_ = exec->bound_input_values();
   exec->subgraphs_.resize(graph.nodes.size());
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
@@ -54,7 +64,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(const Graph& graph,
       for (const auto& [key, attr] : node.attrs) {
         auto* sub = std::get_if<std::shared_ptr<Graph>>(&attr);
         if (!sub) continue;
-        auto child = create(**sub, ops, pool);
+        auto child = create(**sub, ops, pool, budget);
         if (!child) return child.status().with_context(node.label() + "in '" + key + "': ");
         exec->subgraphs_[n].emplace_back(key, std::move(child).value());
       }
@@ -75,6 +85,15 @@ std::vector<int> GraphExecutor::bound_input_values() const {
 
 Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   const Graph& g = graph_;
+  // The new plan's memory is charged while the old plan still holds its own;
+  // a failed plan gives its charge back.
+  struct PendingCharge {
+    MemoryBudget* budget;
+    size_t bytes = 0;
+    ~PendingCharge() {
+      if (budget) budget->release(bytes);
+    }
+  } pending{budget_};
   Plan plan;
   plan.slots.assign(g.values.size(), Tensor{});
   plan.modes.assign(g.nodes.size(), NodeMode::kStatic);
@@ -140,7 +159,7 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
       plan.slots[static_cast<size_t>(id)] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
     }
     if ((all_values || reads_only_shapes(node.op)) && is_foldable(node.op)) {
-      ISKRA_RETURN_IF_ERROR(allocate_outputs(node, out_types, folded));
+      ISKRA_RETURN_IF_ERROR(allocate_outputs(node, out_types, folded, pending.bytes));
       std::vector<Tensor*> out_ptrs;
       for (Tensor& t : folded) out_ptrs.push_back(&t);
       KernelContext kctx{node, in_ptrs, out_ptrs};
@@ -187,6 +206,16 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   }
   ArenaPlan arena = plan_arena(requests);
   plan.arena_bytes = arena.total_bytes;
+  if (budget_ && budget_->limit() && !requests.empty()) {
+    size_t largest = 0;  // named in the message: usually the one value that asks too much
+    for (size_t r = 1; r < requests.size(); ++r)
+      if (requests[r].bytes > requests[largest].bytes) largest = r;
+    const Node& producer = g.nodes[static_cast<size_t>(requests[largest].first_use)];
+    ISKRA_RETURN_IF_ERROR(budget_->reserve(
+        arena.total_bytes, str_cat("the arena of graph '", g.name, "' (its largest value: ", producer.label(),
+                                   request_slots[largest]->describe(), ")")));
+    pending.bytes += arena.total_bytes;
+  }
   plan.arena = allocate_aligned(arena.total_bytes);
   if (!plan.arena) return out_of_memory("cannot allocate the ", arena.total_bytes, "-byte arena for graph '",
                                         g.name, "'");
@@ -197,6 +226,8 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   }
   plan.valid = true;
   plan_ = std::move(plan);
+  if (budget_) budget_->release(plan_charged_);
+  plan_charged_ = std::exchange(pending.bytes, 0);
   bind_run_slots();
   return Status::ok();
 }
@@ -238,7 +269,7 @@ Status GraphExecutor::run_node(size_t n) {
     std::vector<TensorType> types;
     InferContext ictx(node, in_ptrs, types);
     ISKRA_RETURN_IF_ERROR(impl.infer(ictx));
-    ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs));
+    ISKRA_RETURN_IF_ERROR(allocate_outputs(node, types, dynamic_outputs, run_charged_));
     std::vector<Tensor*> outs(node.outputs.size(), nullptr);
     for (size_t o = 0; o < node.outputs.size(); ++o) outs[o] = &dynamic_outputs[o];
     KernelContext kctx{node, in_ptrs, outs, pool_};
@@ -282,6 +313,7 @@ Status GraphExecutor::run(std::span<const Tensor> inputs, std::vector<Tensor>& o
   if (inputs.size() != bound.size())
     return internal_error("graph '", graph_.name, "' expects ", bound.size(), " bound inputs, got ", inputs.size());
   ISKRA_RETURN_IF_ERROR(plan(inputs));
+  if (budget_) budget_->release(std::exchange(run_charged_, 0));  // this run replaces those buffers
 
   for (size_t i = 0; i < bound.size(); ++i)
     if (bound[i] != kNoValue) run_slots_[static_cast<size_t>(bound[i])] = inputs[i];

@@ -21,6 +21,7 @@
 #include "base/status.h"
 #include "ir/graph.h"
 #include "kernels/kernel.h"
+#include "runtime/memory_budget.h"
 
 namespace iskra {
 
@@ -34,9 +35,17 @@ struct NodeTiming {
 class GraphExecutor {
  public:
   // Checks that every node has an implementation; creates subgraph executors.
-  // `pool` (may be null) is lent to the kernels; it must outlive the executor.
+  // `pool` (may be null) is lent to the kernels; `budget` (may be null: no
+  // limit) is charged for folded values, the arena and run-time buffers. Both
+  // must outlive the executor.
   static Result<std::unique_ptr<GraphExecutor>> create(const Graph& graph, const OpTable& ops,
-                                                       ThreadPool* pool = nullptr);
+                                                       ThreadPool* pool = nullptr, MemoryBudget* budget = nullptr);
+
+  ~GraphExecutor() {
+    if (budget_) budget_->release(plan_charged_ + run_charged_);
+  }
+  GraphExecutor(const GraphExecutor&) = delete;
+  GraphExecutor& operator=(const GraphExecutor&) = delete;
 
   // `inputs` holds the graph's formal inputs, then its captures (in
   // graph.captures order; entries for kNoValue captures are ignored).
@@ -80,7 +89,12 @@ class GraphExecutor {
     size_t arena_bytes = 0;
   };
 
-  GraphExecutor(const Graph& graph, const OpTable& ops, ThreadPool* pool) : graph_(graph), ops_(ops), pool_(pool) {}
+  GraphExecutor(const Graph& graph, const OpTable& ops, ThreadPool* pool, MemoryBudget* budget)
+      : graph_(graph), ops_(ops), pool_(pool), budget_(budget) {}
+  // Allocates owned tensors for a node's inferred output types, charging them to
+  // the budget (to `charged`) first.
+  Status allocate_outputs(const Node& node, const std::vector<TensorType>& types, std::vector<Tensor>& out,
+                          size_t& charged);
   Status make_plan(std::span<const Tensor> inputs);
   Status run_node(size_t index);
   void bind_run_slots();
@@ -89,6 +103,9 @@ class GraphExecutor {
   const Graph& graph_;
   const OpTable& ops_;
   ThreadPool* pool_ = nullptr;
+  MemoryBudget* budget_ = nullptr;
+  size_t plan_charged_ = 0;  // bytes the current plan holds in budget_ (folded values, arena)
+  size_t run_charged_ = 0;   // bytes the last run's dynamic nodes hold in budget_
   bool profiling_ = false;
   std::vector<NodeTiming> timings_;
   // Subgraph executors per node, keyed like node.attrs ("then_branch", "body"...).

@@ -12,6 +12,17 @@ double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Bytes of the constants of `g` and of its subgraphs.
+size_t constant_bytes(const Graph& g) {
+  size_t bytes = 0;
+  for (const Value& v : g.values)
+    if (v.constant) bytes += v.constant->byte_size();
+  for (const Node& n : g.nodes)
+    for (const auto& [key, attr] : n.attrs)
+      if (const auto* sub = std::get_if<std::shared_ptr<Graph>>(&attr); sub && *sub) bytes += constant_bytes(**sub);
+  return bytes;
+}
+
 IoInfo io_info(const Value& v) {
   IoInfo info{v.name, v.dtype, {}, v.shape.has_value()};
   if (v.shape) info.shape = *v.shape;
@@ -36,11 +47,15 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   session->model_ = std::move(model);
   session->options_ = options;
   const Graph& g = *session->model_.graph;
+  if (options.memory_limit_bytes) {
+    session->budget_ = std::make_unique<MemoryBudget>(options.memory_limit_bytes);
+    ISKRA_RETURN_IF_ERROR(session->budget_->reserve(constant_bytes(g), "the model's constants"));
+  }
   for (int id : g.inputs) session->inputs_.push_back(io_info(g.value(id)));
   for (int id : g.outputs) session->outputs_.push_back(io_info(g.value(id)));
   if (options.threads > 1) session->pool_ = std::make_unique<ThreadPool>(options.threads);
   const OpTable& ops = options.reference_kernels ? reference_op_table() : default_op_table();
-  ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, ops, session->pool_.get()));
+  ISKRA_ASSIGN_OR_RETURN(session->executor_, GraphExecutor::create(g, ops, session->pool_.get(), session->budget_.get()));
   const auto plan_start = std::chrono::steady_clock::now();
   ISKRA_RETURN_IF_ERROR(session->plan_for_declared_shapes());
   session->timings_.plan_ms = ms_since(plan_start);

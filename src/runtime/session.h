@@ -21,6 +21,10 @@ struct SessionOptions {
   bool optimize = true;          // graph passes (folding, fusion) before planning
   bool channels_last = true;     // with optimize: 2-D convs, pools and their neighbours run in NHWC
   bool reference_kernels = false;  // only the scalar reference kernels (the oracle); implies no passes
+  // Most bytes of tensors the session may hold: constants, folded values, the
+  // arena and run-time buffers (see runtime/memory_budget.h); 0: no limit.
+  // A load or run that would pass it fails before allocating, naming the node.
+  size_t memory_limit_bytes = 0;
 };
 
 // Where Session::create spent its time, for `iskra bench`.
@@ -76,6 +80,7 @@ class Session {
 
   Model model_;
   SessionOptions options_;
+  std::unique_ptr<MemoryBudget> budget_;  // before executor_: outlives it
   PassStats pass_stats_;
   SessionTimings timings_;
   std::vector<IoInfo> inputs_, outputs_;

@@ -332,6 +332,15 @@ class TfliteCliTest(CliTestCase):
         self.assertEqual(b.returncode, 0, b.stderr)
         self.assertGreater(json.loads(b.stdout)["latency_ms"]["median"], 0)
 
+    def test_memory_limit(self):
+        # BlazeFace plans a 1.5 MiB arena beside 0.4 MiB of weights: refused under 1 MiB,
+        # naming the limit and the largest value; runs under 8 MiB.
+        self.assert_error(run("run", self.tflite, "--memory-limit", "1"), 1, "memory limit of 1.0 MiB",
+                          "its largest value: node 'channel_padding'")
+        r = run("run", self.tflite, "--memory-limit", "8")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_error(run("bench", self.tflite, "--memory-limit", "0"), 2, "--memory-limit")
+
     def test_sniffed_from_content_not_name(self):
         p = self.write("blazeface.bin", self.data)
         r = run("inspect", "--json", p)

@@ -61,6 +61,12 @@ void add_session_flags(CLI::App& cmd, SessionOptions& options) {
   cmd.add_option("--threads,-t", options.threads, "Number of threads (the caller's included)")
       ->check(CLI::Range(1, 1024))
       ->type_name("N");
+  cmd.add_option_function<size_t>(
+         "--memory-limit", [&options](size_t mib) { options.memory_limit_bytes = mib << 20; },
+         "Most MiB of tensors the session may hold (constants, arena, run-time buffers); a load or run "
+         "that needs more fails naming the node")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->type_name("MIB");
   cmd.add_flag("--reference", options.reference_kernels,
                "Only the scalar reference kernels, no graph passes (the oracle to diff against)");
   cmd.add_flag_callback("--no-optimize", [&options] { options.optimize = false; }, "Skip the graph passes");

@@ -5,6 +5,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include <google/protobuf/arena.h>
 #include <onnx/onnx_pb.h>
 
 #include "base/mapped_file.h"
@@ -321,14 +322,17 @@ Result<Model> import_model(const onnx::ModelProto& proto, const std::string& bas
 Result<Model> import_onnx_buffer(const void* data, size_t size, const std::string& base_dir) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
     return unsupported("ONNX files over 2 GiB must keep weights in external data files");
-  onnx::ModelProto proto;
+  // On an arena: protobuf's parser is not exception-safe (out of memory in the
+  // middle of a repeated field leaks the element), an arena owns everything.
+  google::protobuf::Arena arena;
+  auto* proto = google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
   // Parse the model without its weights' bytes when the wire format allows
   // (onnx_wire.h); the weights are then copied once, from `data`.
   std::optional<SlimOnnxModel> slim = slim_onnx_model(data, size);
-  const bool parsed = slim ? proto.ParseFromString(slim->bytes) : proto.ParseFromArray(data, static_cast<int>(size));
+  const bool parsed = slim ? proto->ParseFromString(slim->bytes) : proto->ParseFromArray(data, static_cast<int>(size));
   if (!parsed)
     return invalid_model("not a valid ONNX model (protobuf parse failed; the file may be truncated or corrupt)");
-  return import_model(proto, base_dir, slim ? std::move(slim->initializer_raw_data) : decltype(slim->initializer_raw_data){});
+  return import_model(*proto, base_dir, slim ? std::move(slim->initializer_raw_data) : decltype(slim->initializer_raw_data){});
 }
 
 Result<Model> import_onnx_file(const std::string& path) {

@@ -50,6 +50,7 @@ Status map_legacy_broadcast(Node& node, const Graph& graph) {
   }
   const int64_t axis = node.attr_int("axis", 0);
   node.attrs.erase("axis");
+  if (node.inputs.size() != 2) return invalid_model(node.label(), "has ", node.inputs.size(), " inputs, expected 2");
   const Value& a = graph.value(node.inputs[0]);
   const Value& b = graph.value(node.inputs[1]);
   if (a.shape && b.shape && axis + static_cast<int64_t>(b.shape->size()) == static_cast<int64_t>(a.shape->size()))
@@ -74,6 +75,12 @@ Status map_onnx_op(const OnnxOpId& id, Node& node, Graph& graph) {
   const int64_t v = id.opset;
   if (!id.domain.empty() && id.domain != "ai.onnx")
     return unsupported(node.label(), "op '", op, "' of domain '", id.domain, "' is not supported");
+
+  // The legacy forms rewritten below rebuild the input list around the first
+  // input; a node without one is malformed (not an input 0 that means value 0).
+  const bool rewrites_input_list = op == "Upsample" || (op == "Resize" && v < 11) || (op == "Slice" && v < 10) ||
+                                   (op == "Pad" && v < 11) || (op == "Clip" && v < 11);
+  if (rewrites_input_list && !node.has_input(0)) return invalid_model(node.label(), "has no first input");
 
   std::string ir_name = op;
   if (op == "Upsample" || (op == "Resize" && v < 11)) {

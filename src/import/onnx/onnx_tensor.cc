@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include <google/protobuf/arena.h>
+
 #include "base/checked_math.h"
 #include "import/onnx/onnx_tensor_file.h"
 
@@ -66,9 +68,16 @@ Result<fs::path> resolve_external(const std::string& base_dir, const std::string
   return full;
 }
 
-// Reads the `expected` bytes of an external-data tensor into dst.
-Status read_external(const onnx::TensorProto& proto, const std::string& base_dir, const std::string& what,
-                     void* dst, int64_t expected, const Shape& shape) {
+// Where an external-data tensor's bytes are: a file inside the model's folder
+// and an offset, checked to hold `expected` bytes there (before anything is
+// allocated for them).
+struct ExternalSlice {
+  fs::path path;
+  int64_t offset = 0;
+};
+
+Result<ExternalSlice> locate_external(const onnx::TensorProto& proto, const std::string& base_dir,
+                                      const std::string& what, int64_t expected, const Shape& shape) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& entry : proto.external_data()) {
@@ -85,17 +94,33 @@ Status read_external(const onnx::TensorProto& proto, const std::string& base_dir
   if (length >= 0 && length != expected)
     return invalid_model(what, ": external data length ", length, " does not match shape ",
                          shape_to_string(shape), " (", expected, " bytes)");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return io_error(what, ": cannot open external data file '", path.string(), "'");
   std::error_code ec;
   const auto file_size = static_cast<int64_t>(fs::file_size(path, ec));
-  if (ec || offset > file_size || file_size - offset < expected)
+  if (ec) return io_error(what, ": cannot open external data file '", path.string(), "'");
+  if (offset > file_size || file_size - offset < expected)
     return invalid_model(what, ": external data file '", path.string(), "' is shorter than offset ", offset, " + ",
                          expected, " bytes");
-  file.seekg(offset);
-  file.read(static_cast<char*>(dst), expected);
-  if (!file) return io_error(what, ": failed reading external data file '", path.string(), "'");
+  return ExternalSlice{std::move(path), offset};
+}
+
+Status read_external(const ExternalSlice& slice, const std::string& what, void* dst, int64_t bytes) {
+  std::ifstream file(slice.path, std::ios::binary);
+  if (!file) return io_error(what, ": cannot open external data file '", slice.path.string(), "'");
+  file.seekg(slice.offset);
+  file.read(static_cast<char*>(dst), bytes);
+  if (!file) return io_error(what, ": failed reading external data file '", slice.path.string(), "'");
   return Status::ok();
+}
+
+// Values in the typed field that holds `dtype` data.
+int64_t typed_field_size(const onnx::TensorProto& proto, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return proto.float_data_size();
+    case DType::kF64: return proto.double_data_size();
+    case DType::kI64: return proto.int64_data_size();
+    case DType::kU32: case DType::kU64: return proto.uint64_data_size();
+    default: return proto.int32_data_size();
+  }
 }
 
 // Elements per byte of a dtype in ONNX files: 2 for 4-bit, 4 for 2-bit types, else 1.
@@ -104,7 +129,7 @@ int64_t elements_per_byte(DType dtype) { return dtype_bits(dtype) < 8 ? 8 / dtyp
 // Bytes `count` elements take in an ONNX file (sub-byte types packed).
 size_t file_byte_size(DType dtype, int64_t count) {
   const int64_t per_byte = elements_per_byte(dtype);
-  if (per_byte > 1) return static_cast<size_t>((count + per_byte - 1) / per_byte);
+  if (per_byte > 1) return static_cast<size_t>(count / per_byte + (count % per_byte != 0));  // no overflow near INT64_MAX
   return static_cast<size_t>(count) * dtype_size(dtype);
 }
 
@@ -143,37 +168,34 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
   if (!external && raw && raw->size() != bytes)
     return invalid_model(what, ": raw data has ", raw->size(), " bytes, shape ", shape_to_string(shape), " of ",
                          dtype_name(dtype), " needs ", bytes);
-  // Raw and external data fill every element; the typed fields are checked one by one.
-  const bool filled_whole = external || (raw && elements_per_byte(dtype) == 1);
-  ISKRA_ASSIGN_OR_RETURN(Tensor out, filled_whole ? Tensor::allocate_uninitialized(dtype, shape)
-                                                  : Tensor::allocate(dtype, shape));
+  std::optional<ExternalSlice> slice;
   if (external) {
-    std::string packed(elements_per_byte(dtype) > 1 ? bytes : 0, '\0');
-    void* dst = packed.empty() ? out.raw_data() : packed.data();
-    ISKRA_RETURN_IF_ERROR(read_external(proto, base_dir, what, dst, static_cast<int64_t>(bytes), shape));
-    if (!packed.empty()) unpack_sub_byte(reinterpret_cast<const uint8_t*>(packed.data()), out);
-    return out;
-  }
-  if (raw) {
-    if (elements_per_byte(dtype) > 1) unpack_sub_byte(raw->data(), out);
-    else if (bytes) std::memcpy(out.raw_data(), raw->data(), bytes);
-    return out;
+    ISKRA_ASSIGN_OR_RETURN(slice, locate_external(proto, base_dir, what, static_cast<int64_t>(bytes), shape));
   }
   // Typed fields: which one holds the data depends on the element type.
   // Sub-byte types keep one packed byte per int32_data entry.
   const bool packed = elements_per_byte(dtype) > 1;
-  const int64_t needed = packed ? static_cast<int64_t>(bytes) : count;
-  int64_t stored = 0;
-  switch (dtype) {
-    case DType::kF32: stored = proto.float_data_size(); break;
-    case DType::kF64: stored = proto.double_data_size(); break;
-    case DType::kI64: stored = proto.int64_data_size(); break;
-    case DType::kU32: case DType::kU64: stored = proto.uint64_data_size(); break;
-    default: stored = proto.int32_data_size(); break;
+  if (!external && !raw) {
+    const int64_t needed = packed ? static_cast<int64_t>(bytes) : count;
+    const int64_t stored = typed_field_size(proto, dtype);
+    if (stored != needed)
+      return invalid_model(what, ": holds ", stored, " values, shape ", shape_to_string(shape), " of ",
+                           dtype_name(dtype), " needs ", needed, packed ? " (packed bytes)" : "");
   }
-  if (stored != needed)
-    return invalid_model(what, ": holds ", stored, " values, shape ", shape_to_string(shape), " of ",
-                         dtype_name(dtype), " needs ", needed, packed ? " (packed bytes)" : "");
+  // Every path below writes every element.
+  ISKRA_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate_uninitialized(dtype, shape));
+  if (external) {
+    std::string packed_bytes(packed ? bytes : 0, '\0');
+    void* dst = packed ? packed_bytes.data() : out.raw_data();
+    ISKRA_RETURN_IF_ERROR(read_external(*slice, what, dst, static_cast<int64_t>(bytes)));
+    if (packed) unpack_sub_byte(reinterpret_cast<const uint8_t*>(packed_bytes.data()), out);
+    return out;
+  }
+  if (raw) {
+    if (packed) unpack_sub_byte(raw->data(), out);
+    else if (bytes) std::memcpy(out.raw_data(), raw->data(), bytes);
+    return out;
+  }
   if (packed) {
     std::vector<uint8_t> data(bytes);
     for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(proto.int32_data(static_cast<int>(i)) & 0xff);
@@ -209,10 +231,11 @@ Result<Tensor> parse_tensor_proto(const void* data, size_t size, const std::stri
                                   std::string* name_out) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
     return invalid_argument(what, " is larger than a protobuf message may be (2 GiB)");
-  onnx::TensorProto proto;
-  if (!proto.ParseFromArray(data, static_cast<int>(size))) return invalid_argument(what, " is not a valid ONNX TensorProto");
-  if (name_out) *name_out = proto.name();
-  return tensor_from_onnx(proto, base_dir, what);
+  google::protobuf::Arena arena;  // owns everything even when out of memory interrupts the parse
+  auto* proto = google::protobuf::Arena::CreateMessage<onnx::TensorProto>(&arena);
+  if (!proto->ParseFromArray(data, static_cast<int>(size))) return invalid_argument(what, " is not a valid ONNX TensorProto");
+  if (name_out) *name_out = proto->name();
+  return tensor_from_onnx(*proto, base_dir, what);
 }
 
 }  // namespace

@@ -196,7 +196,7 @@ Status Converter::conv2d() {
   ISKRA_ASSIGN_OR_RETURN(Shape x_shape, static_shape(x, "the input"));
   const Shape w_shape = g_.constant(w)->shape();  // a copy: emitting grows the value list
   if (x_shape.size() != 4) return invalid_model("the input has rank ", x_shape.size(), ", expected 4");
-  if (w_shape[1] <= 0 || x_shape[3] % w_shape[1] != 0 || w_shape[0] % (x_shape[3] / w_shape[1]) != 0)
+  if (w_shape[1] <= 0 || x_shape[3] <= 0 || x_shape[3] % w_shape[1] != 0 || w_shape[0] % (x_shape[3] / w_shape[1]) != 0)
     return invalid_model("the filter's ", w_shape[1], " input channels do not divide the input's ", x_shape[3]);
   return emit_conv(x, w, w_shape, *o, x_shape[3] / w_shape[1]);
 }

@@ -1,0 +1,39 @@
+// The most bytes of tensors a session may hold (SessionOptions::memory_limit_bytes):
+// the model's constants, each executor's folded values and arena, and the
+// buffers of nodes whose shapes are known only at run time. Every charge is
+// checked before the memory is allocated, so a hostile model that asks for
+// an absurd tensor (a Tile or Expand to terabytes, a huge ConstantOfShape) is
+// refused with the node named instead of exhausting the machine.
+//
+// One per session, shared by its subgraph executors; a session runs one call
+// at a time, so it needs no synchronization.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace iskra {
+
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(size_t limit_bytes) : limit_(limit_bytes) {}  // 0: no limit
+
+  // Charges `bytes`, or fails (out of memory) naming `what` when the total
+  // would pass the limit; nothing is charged then.
+  Status reserve(size_t bytes, std::string_view what);
+  void release(size_t bytes) { used_ -= bytes < used_ ? bytes : used_; }
+
+  size_t limit() const { return limit_; }
+  size_t used() const { return used_; }
+
+ private:
+  size_t limit_;
+  size_t used_ = 0;
+};
+
+// "512 B", "3.1 MiB", "4.0 GiB": for messages.
+std::string format_bytes(size_t bytes);
+
+}  // namespace iskra
