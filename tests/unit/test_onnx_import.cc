@@ -136,6 +136,78 @@ TEST(OnnxImport, AbsurdDimsAreRejectedBeforeAllocating) {
   expect_error(load(neg_input).status(), StatusCode::kInvalidModel, "negative dimension");
 }
 
+TEST(OnnxImport, HugeRanksAndNamesAreRejected) {
+  auto m = relu_model();
+  auto* init = m.mutable_graph()->add_initializer();
+  init->set_name("deep");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < 33; ++i) init->add_dims(1);
+  init->add_float_data(1.0f);
+  expect_error(load(m).status(), StatusCode::kInvalidModel, "rank 33 is over the limit of 32");
+  init->clear_dims();
+  for (int i = 0; i < 32; ++i) init->add_dims(1);
+  EXPECT_TRUE(load(m).is_ok()) << load(m).status().message();
+
+  auto deep_input = relu_model();
+  auto* shape = deep_input.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  for (int i = 0; i < 40; ++i) shape->add_dim()->set_dim_value(1);
+  expect_error(load(deep_input).status(), StatusCode::kInvalidModel, "rank 42 is over the limit");
+
+  auto long_value = relu_model();
+  const std::string name(5000, 'v');
+  long_value.mutable_graph()->mutable_node(0)->set_output(0, name);
+  long_value.mutable_graph()->mutable_output(0)->set_name(name);
+  expect_error(load(long_value).status(), StatusCode::kInvalidModel, "5000 bytes long, over the limit of 4096");
+
+  auto long_node = relu_model();
+  long_node.mutable_graph()->mutable_node(0)->set_name(std::string(1 << 20, 'n'));
+  expect_error(load(long_node).status(), StatusCode::kInvalidModel, "node of type 'Relu': name 'nnnn");
+}
+
+// y = If(c) { If(c) { ... { y = Identity(x) } } } with `depth` nested Ifs.
+onnx::ModelProto nested_ifs(int depth) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  set_tensor_type(g->add_input(), "c", onnx::TensorProto::BOOL, {});
+  set_tensor_type(g->add_input(), "x", onnx::TensorProto::FLOAT, {2});
+  set_tensor_type(g->add_output(), "y", onnx::TensorProto::FLOAT, {2});
+  onnx::GraphProto* body = g;
+  for (int level = 0; level < depth; ++level) {
+    auto* n = body->add_node();
+    n->set_op_type("If");
+    n->set_name("if" + std::to_string(level));
+    n->add_input("c");
+    n->add_output(level == 0 ? "y" : "y" + std::to_string(level));
+    onnx::GraphProto* branches[2];
+    for (int b = 0; b < 2; ++b) {
+      auto* attr = n->add_attribute();
+      attr->set_name(b == 0 ? "then_branch" : "else_branch");
+      attr->set_type(onnx::AttributeProto::GRAPH);
+      branches[b] = attr->mutable_g();
+      set_tensor_type(branches[b]->add_output(), "y" + std::to_string(level + 1), onnx::TensorProto::FLOAT, {2});
+    }
+    auto* leaf = branches[1]->add_node();  // else: Identity(x)
+    leaf->set_op_type("Identity");
+    leaf->add_input("x");
+    leaf->add_output("y" + std::to_string(level + 1));
+    body = branches[0];
+  }
+  auto* leaf = body->add_node();
+  leaf->set_op_type("Identity");
+  leaf->add_input("x");
+  leaf->add_output("y" + std::to_string(depth));
+  return m;
+}
+
+TEST(OnnxImport, SubgraphNestingIsLimited) {
+  EXPECT_TRUE(load(nested_ifs(16)).is_ok()) << load(nested_ifs(16)).status().message();
+  expect_error(load(nested_ifs(17)).status(), StatusCode::kInvalidModel, "subgraphs nested deeper than 16");
+  // Far deeper than protobuf's own recursion limit: refused by the parser, no stack overflow.
+  expect_error(load(nested_ifs(2000)).status(), StatusCode::kInvalidModel, "not a valid ONNX model");
+}
+
 TEST(OnnxImport, ExternalDataMayNotEscapeTheModelFolder) {
   const fs::path dir = fs::temp_directory_path() / "iskra_test_external";
   fs::create_directories(dir / "model");

@@ -9,6 +9,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "base/mapped_file.h"
+#include "ir/limits.h"
 #include "import/onnx/onnx_op_mapping.h"
 #include "import/onnx/onnx_tensor.h"
 #include "import/onnx/onnx_wire.h"
@@ -55,7 +56,15 @@ class GraphBuilder {
   std::vector<std::string> capture_names_;
 };
 
+// Names past kMaxNameBytes are refused (shown cut in the message).
+Status check_name(const std::string& name, const std::string& what) {
+  if (name.size() <= kMaxNameBytes) return Status::ok();
+  return invalid_model(what, ": name '", name.substr(0, 40), "...' is ", name.size(), " bytes long, over the limit of ",
+                       kMaxNameBytes);
+}
+
 Status GraphBuilder::define(const std::string& name, int id, const std::string& what) {
+  ISKRA_RETURN_IF_ERROR(check_name(name, what));
   if (!names_.emplace(name, id).second)
     return invalid_model(what, ": value name '", name, "' is defined twice");
   return Status::ok();
@@ -79,6 +88,8 @@ Result<int> GraphBuilder::resolve(const std::string& name, const std::string& us
 }
 
 Result<SymbolicShape> shape_from_onnx(const onnx::TensorShapeProto& proto, const std::string& what) {
+  if (static_cast<size_t>(proto.dim_size()) > kMaxTensorRank)
+    return invalid_model(what, ": rank ", proto.dim_size(), " is over the limit of ", kMaxTensorRank);
   SymbolicShape shape;
   for (const auto& d : proto.dim()) {
     if (d.has_dim_value()) {
@@ -185,6 +196,7 @@ Status GraphBuilder::convert_attribute(const onnx::AttributeProto& a, Node& node
 
 Status GraphBuilder::add_node(const onnx::NodeProto& proto, const std::vector<int>& output_ids) {
   Node node;
+  ISKRA_RETURN_IF_ERROR(check_name(proto.name(), "node of type '" + proto.op_type().substr(0, 40) + "'"));
   node.name = proto.name();
   const std::string domain = proto.domain() == "ai.onnx" ? "" : proto.domain();
   auto opset_it = ctx_.opsets.find(domain);

@@ -9,6 +9,7 @@
 #include <google/protobuf/arena.h>
 
 #include "base/checked_math.h"
+#include "ir/limits.h"
 #include "import/onnx/onnx_tensor_file.h"
 
 namespace iskra {
@@ -155,6 +156,8 @@ Result<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::strin
                                 std::optional<std::span<const uint8_t>> detached_raw_data) {
   ISKRA_ASSIGN_OR_RETURN(DType dtype, dtype_from_onnx(proto.data_type(), what));
   if (proto.has_segment()) return unsupported(what, ": segmented tensors are not supported");
+  if (static_cast<size_t>(proto.dims_size()) > kMaxTensorRank)
+    return invalid_model(what, ": rank ", proto.dims_size(), " is over the limit of ", kMaxTensorRank);
   Shape shape(proto.dims().begin(), proto.dims().end());
   ISKRA_RETURN_IF_ERROR(validate_shape(dtype, shape, what));
   const int64_t count = shape_element_count(shape);
