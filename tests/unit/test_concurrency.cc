@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "api/model_loader.h"
 #include "random_tensor.h"
 #include "runtime/session.h"
 
@@ -83,6 +84,44 @@ TEST(Concurrency, SeparateSessionsRunInParallelBitIdentically) {
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(mismatches.load(), 0) << threads_per_session << " threads per session";
   }
+}
+
+// The same with a real model file: BlazeFace (MediaPipe .tflite, fp16 weights,
+// NHWC kernels), four sessions of one loaded Model (two on 1 thread, two on 2)
+// run on four threads at once, against one single-threaded run.
+TEST(Concurrency, RealModelSessionsRunInParallelBitIdentically) {
+  const std::string path =
+      std::string(ISKRA_SOURCE_DIR) + "/.cache/npm/node_modules/@mediapipe/face_detection/face_detection_short_range.tflite";
+  auto model = load_model_file(path);
+  if (!model.is_ok()) GTEST_SKIP() << model.status().message() << " (scripts/setup installs it)";
+  const std::vector<Tensor> image = {random_f32({1, 128, 128, 3}, 7)};
+  std::vector<Tensor> expected;
+  ASSERT_TRUE(Session::create(*model).value()->run(image, expected).is_ok());
+  ASSERT_EQ(expected.size(), 2u);
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int threads : {1, 2, 1, 2}) {
+    SessionOptions options;
+    options.threads = threads;
+    sessions.push_back(Session::create(*model, options).value());
+  }
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> workers;
+  for (auto& session : sessions) {
+    workers.emplace_back([&, s = session.get()] {
+      std::vector<Tensor> out;
+      for (int run = 0; run < 6; ++run) {
+        if (!s->run(image, out).is_ok()) {
+          ++failures;
+          continue;
+        }
+        for (size_t o = 0; o < expected.size(); ++o)
+          if (!same_bits(out[o], expected[o])) ++mismatches;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(Concurrency, OneSessionRefusesASecondThreadsCall) {
