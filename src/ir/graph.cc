@@ -85,6 +85,8 @@ Status verify_graph(const Graph& graph) {
         return invalid_model(node.label(), "input '", graph.value(id).name,
                              "' is used before it is produced (dangling value or cycle)");
     }
+    // Every op has an output; kernels write output 0 (a fuzzer's Softmax without one crashed).
+    if (node.outputs.empty()) return invalid_model(node.label(), "has no outputs");
     for (int id : node.outputs) {
       if (id == kNoValue) continue;
       if (!in_range(id)) return invalid_model(node.label(), "output value id ", id, " out of range");
