@@ -39,9 +39,10 @@ Status GraphExecutor::allocate_outputs(const Node& node, const std::vector<Tenso
     if (budget_) {
       ISKRA_RETURN_IF_ERROR(validate_shape(types[i].dtype, types[i].shape, node.label() + "output"));
       const size_t bytes = static_cast<size_t>(shape_element_count(types[i].shape)) * dtype_size(types[i].dtype);
-      ISKRA_RETURN_IF_ERROR(budget_->reserve(bytes, str_cat(node.label(), "output ", i, " (",
-                                                            dtype_name(types[i].dtype), " ",
-                                                            shape_to_string(types[i].shape), ")")));
+      ISKRA_RETURN_IF_ERROR(budget_->reserve(bytes, [&] {
+        return str_cat(node.label(), "output ", i, " (", dtype_name(types[i].dtype), " ",
+                       shape_to_string(types[i].shape), ")");
+      }));
       charged += bytes;
     }
     auto t = Tensor::allocate(types[i].dtype, types[i].shape);
@@ -206,14 +207,15 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
   }
   ArenaPlan arena = plan_arena(requests);
   plan.arena_bytes = arena.total_bytes;
-  if (budget_ && budget_->limit() && !requests.empty()) {
-    size_t largest = 0;  // named in the message: usually the one value that asks too much
-    for (size_t r = 1; r < requests.size(); ++r)
-      if (requests[r].bytes > requests[largest].bytes) largest = r;
-    const Node& producer = g.nodes[static_cast<size_t>(requests[largest].first_use)];
-    ISKRA_RETURN_IF_ERROR(budget_->reserve(
-        arena.total_bytes, str_cat("the arena of graph '", g.name, "' (its largest value: ", producer.label(),
-                                   request_slots[largest]->describe(), ")")));
+  if (budget_ && !requests.empty()) {
+    ISKRA_RETURN_IF_ERROR(budget_->reserve(arena.total_bytes, [&] {
+      size_t largest = 0;  // named in the message: usually the one value that asks too much
+      for (size_t r = 1; r < requests.size(); ++r)
+        if (requests[r].bytes > requests[largest].bytes) largest = r;
+      const Node& producer = g.nodes[static_cast<size_t>(requests[largest].first_use)];
+      return str_cat("the arena of graph '", g.name, "' (its largest value: ", producer.label(),
+                     request_slots[largest]->describe(), ")");
+    }));
     pending.bytes += arena.total_bytes;
   }
   plan.arena = allocate_aligned(arena.total_bytes);

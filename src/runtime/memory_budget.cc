@@ -17,12 +17,9 @@ std::string format_bytes(size_t bytes) {
   return text;
 }
 
-Status MemoryBudget::reserve(size_t bytes, std::string_view what) {
-  if (limit_ != 0 && (bytes > limit_ || used_ > limit_ - bytes))
-    return out_of_memory(what, ": ", format_bytes(bytes), " would pass the session's memory limit of ",
-                         format_bytes(limit_), " (", format_bytes(used_), " already held)");
-  used_ += bytes;
-  return Status::ok();
+Status MemoryBudget::over_limit(size_t bytes, std::string_view what) const {
+  return out_of_memory(what, ": ", format_bytes(bytes), " would pass the session's memory limit of ",
+                       format_bytes(limit_), " (", format_bytes(used_), " already held)");
 }
 
 }  // namespace iskra

@@ -20,15 +20,23 @@ class MemoryBudget {
  public:
   explicit MemoryBudget(size_t limit_bytes) : limit_(limit_bytes) {}  // 0: no limit
 
-  // Charges `bytes`, or fails (out of memory) naming `what` when the total
-  // would pass the limit; nothing is charged then.
-  Status reserve(size_t bytes, std::string_view what);
+  // Charges `bytes`, or fails (out of memory) naming what() when the total
+  // would pass the limit; nothing is charged then. what() runs only on failure,
+  // so a charge that fits builds no message.
+  template <typename What>
+  Status reserve(size_t bytes, What&& what) {
+    if (limit_ != 0 && (bytes > limit_ || used_ > limit_ - bytes)) return over_limit(bytes, what());
+    used_ += bytes;
+    return Status::ok();
+  }
   void release(size_t bytes) { used_ -= bytes < used_ ? bytes : used_; }
 
   size_t limit() const { return limit_; }
   size_t used() const { return used_; }
 
  private:
+  Status over_limit(size_t bytes, std::string_view what) const;
+
   size_t limit_;
   size_t used_ = 0;
 };

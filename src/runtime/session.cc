@@ -49,7 +49,7 @@ Result<std::unique_ptr<Session>> Session::create(Model model, SessionOptions opt
   const Graph& g = *session->model_.graph;
   if (options.memory_limit_bytes) {
     session->budget_ = std::make_unique<MemoryBudget>(options.memory_limit_bytes);
-    ISKRA_RETURN_IF_ERROR(session->budget_->reserve(constant_bytes(g), "the model's constants"));
+    ISKRA_RETURN_IF_ERROR(session->budget_->reserve(constant_bytes(g), [] { return "the model's constants"; }));
   }
   for (int id : g.inputs) session->inputs_.push_back(io_info(g.value(id)));
   for (int id : g.outputs) session->outputs_.push_back(io_info(g.value(id)));
