@@ -4,11 +4,13 @@
 // catches C++ exceptions, so nothing escapes into C callers.
 #include "iskra/iskra.h"
 
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "api/model_loader.h"
@@ -94,8 +96,17 @@ static_assert(ISKRA_DTYPE_F32 == static_cast<int>(DType::kF32) && ISKRA_DTYPE_BO
               ISKRA_DTYPE_F8E4M3FN == static_cast<int>(DType::kF8E4M3FN) && ISKRA_DTYPE_I4 == static_cast<int>(DType::kI4) &&
               ISKRA_DTYPE_I2 == static_cast<int>(DType::kI2));
 
-bool is_known_dtype(iskra_dtype dtype) {
-  switch (dtype) {
+// The dtype code a caller passed. C lets any int through an enum parameter, but C++ may not
+// load a value outside the enumerators' range as the enum (UBSan's enum check): read its bits.
+int32_t dtype_code(const iskra_dtype& dtype) {
+  std::underlying_type_t<iskra_dtype> raw;
+  static_assert(sizeof raw == sizeof(int32_t));
+  std::memcpy(&raw, &dtype, sizeof raw);
+  return static_cast<int32_t>(raw);
+}
+
+bool is_known_dtype(int32_t code) {
+  switch (code) {
     case ISKRA_DTYPE_UNDEFINED: case ISKRA_DTYPE_F32: case ISKRA_DTYPE_U8: case ISKRA_DTYPE_I8:
     case ISKRA_DTYPE_U16: case ISKRA_DTYPE_I16: case ISKRA_DTYPE_I32: case ISKRA_DTYPE_I64:
     case ISKRA_DTYPE_STRING: case ISKRA_DTYPE_BOOL: case ISKRA_DTYPE_F16: case ISKRA_DTYPE_F64:
@@ -214,15 +225,16 @@ iskra_status io_dim_name(const char* function, const iskra_model* model, bool in
   });
 }
 
-iskra_status create_tensor(iskra_dtype dtype, const int64_t* dims, size_t rank, const void* data,
+iskra_status create_tensor(int32_t dtype, const int64_t* dims, size_t rank, const void* data,
                            size_t data_bytes, bool copy, iskra_tensor** tensor) {
   const char* function = copy ? "iskra_tensor_create_copy" : "iskra_tensor_create";
   if (tensor == nullptr) return null_argument(function, "tensor");
   *tensor = nullptr;
   if (dims == nullptr && rank != 0) return null_argument(function, "dims");
-  if (!is_known_dtype(dtype) || iskra_dtype_size(dtype) == 0)
-    return fail(ISKRA_INVALID_ARGUMENT, std::string(function) + ": dtype " + std::to_string(int(dtype)) + " (" +
-                                            iskra_dtype_name(dtype) + ") cannot be stored in a tensor");
+  if (!is_known_dtype(dtype) || iskra::dtype_size(static_cast<DType>(dtype)) == 0)
+    return fail(ISKRA_INVALID_ARGUMENT, std::string(function) + ": dtype " + std::to_string(dtype) + " (" +
+                                            (is_known_dtype(dtype) ? iskra::dtype_name(static_cast<DType>(dtype)) : "unknown") +
+                                            ") cannot be stored in a tensor");
   iskra::Shape shape(dims, dims + rank);
   auto t = iskra::Tensor::allocate(static_cast<DType>(dtype), shape);
   if (!t.is_ok()) return fail(t.status().with_context(std::string(function) + ": "));
@@ -260,11 +272,13 @@ const char* iskra_status_name(iskra_status status) {
 const char* iskra_version(void) { return "0.1.0"; }
 
 const char* iskra_dtype_name(iskra_dtype dtype) {
-  return is_known_dtype(dtype) ? iskra::dtype_name(static_cast<DType>(dtype)) : "unknown";
+  const int32_t code = dtype_code(dtype);
+  return is_known_dtype(code) ? iskra::dtype_name(static_cast<DType>(code)) : "unknown";
 }
 
 size_t iskra_dtype_size(iskra_dtype dtype) {
-  return is_known_dtype(dtype) ? iskra::dtype_size(static_cast<DType>(dtype)) : 0;
+  const int32_t code = dtype_code(dtype);
+  return is_known_dtype(code) ? iskra::dtype_size(static_cast<DType>(code)) : 0;
 }
 
 iskra_model_options iskra_model_options_default(void) {
@@ -397,12 +411,12 @@ iskra_status iskra_model_run(iskra_model* model, const char* const* input_names,
 }
 
 iskra_status iskra_tensor_create(iskra_dtype dtype, const int64_t* dims, size_t rank, iskra_tensor** tensor) {
-  return guarded(__func__, [&](const char*) { return create_tensor(dtype, dims, rank, nullptr, 0, false, tensor); });
+  return guarded(__func__, [&](const char*) { return create_tensor(dtype_code(dtype), dims, rank, nullptr, 0, false, tensor); });
 }
 
 iskra_status iskra_tensor_create_copy(iskra_dtype dtype, const int64_t* dims, size_t rank, const void* data,
                                       size_t data_bytes, iskra_tensor** tensor) {
-  return guarded(__func__, [&](const char*) { return create_tensor(dtype, dims, rank, data, data_bytes, true, tensor); });
+  return guarded(__func__, [&](const char*) { return create_tensor(dtype_code(dtype), dims, rank, data, data_bytes, true, tensor); });
 }
 
 void iskra_tensor_free(iskra_tensor* tensor) { delete tensor; }

@@ -19,14 +19,14 @@ Model tile_model(int64_t tile) {
   auto g = std::make_shared<Graph>();
   g->name = "tiles";
   const int x = g->add_value("x", DType::kF32);
-  g->value(x).shape = SymbolicShape{Dim(1), Dim(256)};
+  g->value(x).shape = SymbolicShape{Dim{1, {}}, Dim{256, {}}};
   g->inputs.push_back(x);
   int repeats = kNoValue;
   if (tile >= 0) {
     repeats = g->add_constant("repeats", Tensor::from_vector<int64_t>({2}, {1, tile}).value());
   } else {
     repeats = g->add_value("repeats", DType::kI64);
-    g->value(repeats).shape = SymbolicShape{Dim(2)};
+    g->value(repeats).shape = SymbolicShape{Dim{2, {}}};
     g->inputs.push_back(repeats);
   }
   Node n;
