@@ -118,7 +118,10 @@ class LayoutChooser {
     for (Node& node : nodes) {
       for (int& id : node.inputs)
         if (id != kNoValue && alias_[static_cast<size_t>(id)] != kNoValue) id = alias_[static_cast<size_t>(id)];
-      if (convert_anchor(node) || convert_follower(node)) {
+      // Every conversion rewrites input 0 and output 0; a node without them (a malformed model)
+      // stays as it is, for verification or its kernel to report.
+      const bool convertible = node.has_input(0) && node.has_output(0);
+      if (convertible && (convert_anchor(node) || convert_follower(node))) {
         ++converted_;
         continue;
       }
