@@ -120,6 +120,14 @@ bool is_known_dtype(int32_t code) {
   }
 }
 
+const char* dtype_code_name(int32_t code) {
+  return is_known_dtype(code) ? iskra::dtype_name(static_cast<DType>(code)) : "unknown";
+}
+
+size_t dtype_code_size(int32_t code) {  // 0: unknown, or not storable in a tensor (strings)
+  return is_known_dtype(code) ? iskra::dtype_size(static_cast<DType>(code)) : 0;
+}
+
 iskra_status load(iskra::Result<iskra::Model> model, const iskra_model_options* options, iskra_model** out) {
   if (!model.is_ok()) return fail(model.status());
   iskra::SessionOptions session_options;
@@ -231,10 +239,9 @@ iskra_status create_tensor(int32_t dtype, const int64_t* dims, size_t rank, cons
   if (tensor == nullptr) return null_argument(function, "tensor");
   *tensor = nullptr;
   if (dims == nullptr && rank != 0) return null_argument(function, "dims");
-  if (!is_known_dtype(dtype) || iskra::dtype_size(static_cast<DType>(dtype)) == 0)
+  if (dtype_code_size(dtype) == 0)
     return fail(ISKRA_INVALID_ARGUMENT, std::string(function) + ": dtype " + std::to_string(dtype) + " (" +
-                                            (is_known_dtype(dtype) ? iskra::dtype_name(static_cast<DType>(dtype)) : "unknown") +
-                                            ") cannot be stored in a tensor");
+                                            dtype_code_name(dtype) + ") cannot be stored in a tensor");
   iskra::Shape shape(dims, dims + rank);
   auto t = iskra::Tensor::allocate(static_cast<DType>(dtype), shape);
   if (!t.is_ok()) return fail(t.status().with_context(std::string(function) + ": "));
@@ -272,13 +279,11 @@ const char* iskra_status_name(iskra_status status) {
 const char* iskra_version(void) { return "0.1.0"; }
 
 const char* iskra_dtype_name(iskra_dtype dtype) {
-  const int32_t code = dtype_code(dtype);
-  return is_known_dtype(code) ? iskra::dtype_name(static_cast<DType>(code)) : "unknown";
+  return dtype_code_name(dtype_code(dtype));
 }
 
 size_t iskra_dtype_size(iskra_dtype dtype) {
-  const int32_t code = dtype_code(dtype);
-  return is_known_dtype(code) ? iskra::dtype_size(static_cast<DType>(code)) : 0;
+  return dtype_code_size(dtype_code(dtype));
 }
 
 iskra_model_options iskra_model_options_default(void) {

@@ -118,8 +118,8 @@ class LayoutChooser {
     for (Node& node : nodes) {
       for (int& id : node.inputs)
         if (id != kNoValue && alias_[static_cast<size_t>(id)] != kNoValue) id = alias_[static_cast<size_t>(id)];
-      // Every conversion rewrites input 0 and output 0; a node without them (a malformed model)
-      // stays as it is, for verification or its kernel to report.
+      // Every conversion reads input 0 and writes output 0 (the converters rely on this check); a
+      // node without them (a malformed model) stays as it is, for its kernel to report.
       const bool convertible = node.has_input(0) && node.has_output(0);
       if (convertible && (convert_anchor(node) || convert_follower(node))) {
         ++converted_;
@@ -262,7 +262,6 @@ class LayoutChooser {
       default:
         return false;
     }
-    if (!node.has_input(0) || !node.has_output(0)) return false;
     std::vector<int> inputs = node.inputs;
     inputs[0] = require_twin(inputs[0]);
     if (nhwc_op == OpKind::FusedConvNhwc && node.has_input(3)) inputs[3] = require_twin(inputs[3]);
@@ -321,7 +320,6 @@ class LayoutChooser {
 
   bool convert_follower(Node& node) {
     const OpKind op = node.op;
-    if (node.inputs.empty() || !node.has_input(0)) return false;
     if (is_unary_elementwise(op)) {
       // Clip's bounds and the like are scalars: only input 0 is laid out.
       auto inputs = twin_inputs(node, first_input_only(node), false);
