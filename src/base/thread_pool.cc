@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -58,6 +59,15 @@ struct ThreadPool::Shared {
   std::atomic<uint64_t> generation{0};
   std::atomic<int> workers_busy{0};  // workers that have not finished the current job
 
+  // The first exception a task of the current job threw (a kernel's scratch
+  // allocation failing, say). The remaining tasks are skipped and run()
+  // rethrows it on the caller once every thread has left the job: a worker
+  // must never let it out (std::terminate), nor the caller unwind while
+  // workers still use the job's context on its stack.
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;  // guarded by error_mutex
+
   std::mutex mutex;
   std::condition_variable work_ready;  // generation changed or stopping
   std::condition_variable work_done;   // workers_busy reached 0
@@ -68,7 +78,16 @@ struct ThreadPool::Shared {
 
   void do_tasks() {
     t_inside_task = true;
-    for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < tasks;) fn(ctx, t);
+    try {
+      for (int64_t t; (t = next_task.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
+        if (failed.load(std::memory_order_relaxed)) break;
+        fn(ctx, t);
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
     t_inside_task = false;
   }
 
@@ -115,6 +134,7 @@ void ThreadPool::run(int64_t tasks, void (*fn)(void*, int64_t), void* ctx) {
   s.ctx = ctx;
   s.tasks = tasks;
   s.next_task.store(0, std::memory_order_relaxed);
+  s.failed.store(false, std::memory_order_relaxed);
   s.workers_busy.store(threads_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard lock(s.mutex);
@@ -127,6 +147,14 @@ void ThreadPool::run(int64_t tasks, void (*fn)(void*, int64_t), void* ctx) {
     s.caller_sleeping = true;
     s.work_done.wait(lock, [&] { return s.workers_busy.load(std::memory_order_acquire) == 0; });
     s.caller_sleeping = false;
+  }
+  if (s.failed.load(std::memory_order_relaxed)) {
+    std::exception_ptr error;
+    {
+      std::lock_guard lock(s.error_mutex);
+      error.swap(s.error);
+    }
+    std::rethrow_exception(error);
   }
 }
 

@@ -28,6 +28,8 @@ class ThreadPool {
   // threads, and returns when all calls have returned. Tasks are taken in
   // increasing order from a shared counter, so uneven tasks balance. A call
   // from inside a task (nesting) runs its tasks inline on that thread.
+  // If a task throws, the tasks not yet started are skipped and the first
+  // exception is rethrown here, after every thread has left the job.
   // Not safe to call from two outside threads at once on one pool.
   template <typename Fn>
   void parallel_for(int64_t tasks, Fn&& fn) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,48 @@ TEST(ThreadPool, ManyBackToBackCalls) {
     sum += s.load();
   }
   EXPECT_EQ(sum, 2000 * 28);
+}
+
+// A task that throws on a worker thread (a kernel whose scratch allocation
+// fails) must not terminate the process: the exception reaches the caller of
+// parallel_for, and the pool keeps working.
+TEST(ThreadPool, AnExceptionInAWorkerReachesTheCaller) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> thrown{0};
+    try {
+      pool.parallel_for(64, [&](int64_t) {
+        if (std::this_thread::get_id() != caller) {
+          ++thrown;
+          throw std::runtime_error("worker task failed");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // leaves tasks for the worker
+      });
+      ADD_FAILURE() << "round " << round << ": no exception, though the worker threw " << thrown.load();
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "worker task failed");
+      EXPECT_EQ(thrown.load(), 1) << "tasks after the failing one must be skipped";
+    }
+    std::vector<std::atomic<int>> hits(100);
+    pool.parallel_for(100, [&](int64_t t) { hits[static_cast<size_t>(t)]++; });
+    for (int64_t t = 0; t < 100; ++t) ASSERT_EQ(hits[static_cast<size_t>(t)].load(), 1) << round << " " << t;
+  }
+}
+
+TEST(ThreadPool, AnExceptionInTheCallerWaitsForTheWorkers) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> running{0};
+  EXPECT_THROW(pool.parallel_for(64,
+                                 [&](int64_t) {
+                                   ++running;
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                                   --running;
+                                   if (std::this_thread::get_id() == caller) throw std::runtime_error("caller");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(running.load(), 0) << "parallel_for returned while a worker was still in a task";
 }
 
 double process_cpu_seconds() {
