@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
+
+#include "base/status.h"
 
 namespace iskra {
 
@@ -12,5 +15,12 @@ namespace iskra {
 inline constexpr size_t kMaxTensorRank = 32;
 // Bytes of a value, node, input or output name.
 inline constexpr size_t kMaxNameBytes = 4096;
+
+// Names past kMaxNameBytes are refused (shown cut in the message).
+inline Status check_name(std::string_view name, std::string_view what) {
+  if (name.size() <= kMaxNameBytes) return Status::ok();
+  return invalid_model(what, ": name '", name.substr(0, 40), "...' is ", name.size(), " bytes long, over the limit of ",
+                       kMaxNameBytes);
+}
 
 }  // namespace iskra

@@ -12,6 +12,7 @@
 
 #include "api/model_loader.h"
 #include "base/half.h"
+#include "ir/limits.h"
 #include "runtime/session.h"
 #include "tflite_schema_generated.h"
 
@@ -219,6 +220,41 @@ TEST(TfliteImport, BufferIndexOutOfRangeIsAnError) {
 TEST(TfliteImport, DataShorterThanItsShapeIsAnError) {
   const std::vector<uint8_t> short_data = bytes_of({1, 2});
   expect_load_error(relu_model(-1, &short_data), "holds 8 bytes, but f32[4] needs 16");
+}
+
+// Names and ranks past the limits of ir/limits.h are refused before anything is built from them.
+TEST(TfliteImport, OverlongNamesAndHugeRanksAreErrors) {
+  const std::string long_name(kMaxNameBytes + 1, 'n');
+  {
+    ModelBuilder m;
+    const int in = m.tensor(long_name, {4});
+    const int y = m.tensor("y", {4});
+    m.op(tfl::BuiltinOperator::RELU, {in}, {y});
+    expect_load_error(m.finish({in}, {y}), "tensor #0 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...': name");
+  }
+  {
+    ModelBuilder m;
+    const int in = m.tensor("x", {4});
+    const int y = m.tensor("y", {4});
+    m.op(tfl::BuiltinOperator::CUSTOM, {in}, {y}, tfl::BuiltinOptions::NONE, 0, long_name.c_str());
+    expect_load_error(m.finish({in}, {y}), "tflite operator #0 (custom op): name 'nnn");
+  }
+  {
+    ModelBuilder m;
+    const int in = m.tensor("x", std::vector<int32_t>(kMaxTensorRank + 1, 1));
+    const int y = m.tensor("y", {1});
+    m.op(tfl::BuiltinOperator::RELU, {in}, {y});
+    expect_load_error(m.finish({in}, {y}), "rank 33 is over the limit of 32");
+  }
+  {  // at the limits: loads
+    ModelBuilder m;
+    const int in = m.tensor(std::string(kMaxNameBytes, 'n'), std::vector<int32_t>(kMaxTensorRank, 1));
+    const int y = m.tensor("y", std::vector<int32_t>(kMaxTensorRank, 1));
+    m.op(tfl::BuiltinOperator::RELU, {in}, {y});
+    const std::vector<uint8_t> file = m.finish({in}, {y});
+    auto model = load_model_buffer(file.data(), file.size());
+    EXPECT_TRUE(model.is_ok()) << model.status().message();
+  }
 }
 
 // y = x + k for a [2, 3] constant k stored as CSR: rows dense, columns sparse.

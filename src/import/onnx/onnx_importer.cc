@@ -56,13 +56,6 @@ class GraphBuilder {
   std::vector<std::string> capture_names_;
 };
 
-// Names past kMaxNameBytes are refused (shown cut in the message).
-Status check_name(const std::string& name, const std::string& what) {
-  if (name.size() <= kMaxNameBytes) return Status::ok();
-  return invalid_model(what, ": name '", name.substr(0, 40), "...' is ", name.size(), " bytes long, over the limit of ",
-                       kMaxNameBytes);
-}
-
 Status GraphBuilder::define(const std::string& name, int id, const std::string& what) {
   ISKRA_RETURN_IF_ERROR(check_name(name, what));
   if (!names_.emplace(name, id).second)

@@ -9,6 +9,7 @@
 #include "base/mapped_file.h"
 #include "base/str_cat.h"
 #include "import/tflite/tflite_builder.h"
+#include "ir/limits.h"
 
 namespace iskra {
 
@@ -85,10 +86,15 @@ namespace schema = tflite::schema;
 
 // Files over 2 GiB keep their buffers past the flatbuffer, which itself stays under it.
 constexpr size_t kMaxFlatbufferBytes = static_cast<size_t>(std::numeric_limits<int32_t>::max()) - 1;  // the Verifier asserts size < 2^31 - 1
-constexpr size_t kMaxRank = 16;
 
+std::string_view view(const flatbuffers::String* s) {
+  return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
+}
+
+// A tensor for messages: its index and (the start of) its name.
 std::string tensor_label(const schema::Tensor* t, size_t index) {
-  return str_cat("tensor #", index, " '", t && t->name() ? t->name()->str() : std::string(), "'");
+  const std::string_view name = t ? view(t->name()) : std::string_view();
+  return str_cat("tensor #", index, " '", name.substr(0, 40), name.size() > 40 ? "...'" : "'");
 }
 
 class TfliteImporter {
@@ -134,13 +140,15 @@ class TfliteImporter {
 
   Status import_tensor(const schema::Tensor* t, size_t index) {
     const std::string what = tensor_label(t, index);
+    ISKRA_RETURN_IF_ERROR(check_name(view(t->name()), what));
     std::string name = t->name() && t->name()->size() ? t->name()->str() : str_cat("tensor_", index);
     ISKRA_ASSIGN_OR_RETURN(DType dtype, tflite::dtype_from_tflite(t->type(), what));
     Shape shape;
     SymbolicShape declared;
     const auto* dims = t->shape();
     const auto* signature = t->shape_signature();
-    if (dims && dims->size() > kMaxRank) return invalid_model(what, ": rank ", dims->size(), " is over ", kMaxRank);
+    if (dims && dims->size() > kMaxTensorRank)
+      return invalid_model(what, ": rank ", dims->size(), " is over the limit of ", kMaxTensorRank);
     if (dims) {
       for (size_t d = 0; d < dims->size(); ++d) {
         const int32_t size = dims->Get(static_cast<flatbuffers::uoffset_t>(d));
@@ -199,6 +207,7 @@ class TfliteImporter {
   }
 
   Status import_subgraph(const schema::SubGraph& subgraph) {
+    ISKRA_RETURN_IF_ERROR(check_name(view(subgraph.name()), "subgraph"));
     graph_.name = subgraph.name() ? subgraph.name()->str() : "main";
     const size_t tensor_count = subgraph.tensors() ? subgraph.tensors()->size() : 0;
     value_of_tensor_.assign(tensor_count, kNoValue);
@@ -247,7 +256,10 @@ class TfliteImporter {
     c.code = static_cast<BuiltinOperator>(
         std::max<int32_t>(static_cast<int32_t>(code->builtin_code()), code->deprecated_builtin_code()));
     c.version = code->version();
-    if (c.code == BuiltinOperator::CUSTOM) c.custom_code = code->custom_code() ? code->custom_code()->str() : "";
+    if (c.code == BuiltinOperator::CUSTOM) {
+      ISKRA_RETURN_IF_ERROR(check_name(view(code->custom_code()), where + " (custom op)"));
+      c.custom_code = code->custom_code() ? code->custom_code()->str() : "";
+    }
     const char* op_name = schema::EnumNameBuiltinOperator(c.code);
     const std::string kind = c.code == BuiltinOperator::CUSTOM ? "custom " + c.custom_code
                              : *op_name ? std::string(op_name)
