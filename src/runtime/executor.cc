@@ -147,6 +147,11 @@ Status GraphExecutor::make_plan(std::span<const Tensor> inputs) {
       int id = node.outputs[o];
       ISKRA_RETURN_IF_ERROR(validate_shape(out_types[o].dtype, out_types[o].shape,
                                            node.label() + "output " + std::to_string(o)));
+      if (budget_) {  // a value over the whole limit: refused before its kernel is prepared
+        const Tensor shape_only = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);
+        ISKRA_RETURN_IF_ERROR(budget_->check_fits_alone(
+            shape_only.byte_size(), [&] { return str_cat(node.label(), "output ", o, " ", shape_only.describe()); }));
+      }
       if (id == kNoValue) {
         plan.unused_outputs[n].resize(node.outputs.size());
         plan.unused_outputs[n][o] = Tensor::view(out_types[o].dtype, out_types[o].shape, nullptr);

@@ -29,6 +29,14 @@ class MemoryBudget {
     used_ += bytes;
     return Status::ok();
   }
+  // Fails as reserve() would when `bytes` could never fit, not even alone
+  // (over the whole limit); charges nothing. Refuses a value before any work
+  // (a kernel's preparation) is spent on it.
+  template <typename What>
+  Status check_fits_alone(size_t bytes, What&& what) const {
+    if (limit_ != 0 && bytes > limit_) return over_limit(bytes, what());
+    return Status::ok();
+  }
   void release(size_t bytes) { used_ -= bytes < used_ ? bytes : used_; }
 
   size_t limit() const { return limit_; }

@@ -18,9 +18,13 @@ namespace {
 
 bool is_f32(const Tensor& t) { return t.dtype() == DType::kF32; }
 
-// Products of one batch entry: offsets into A, B and the output.
-struct BatchEntry {
-  int64_t a, b, out;
+// The broadcast batch of a MatMul with a run-time B: the output's batch dims
+// and, per dim, the step of A and B (0 along a broadcast dim), in elements.
+// Walked at run time: a table of every entry's offsets would grow with the
+// batch count, which a hostile model can make huge for a tiny output matrix.
+struct BatchWalk {
+  Shape dims;
+  std::vector<int64_t> a_steps, b_steps;
 };
 
 class MatMulKernel final : public PreparedKernel {
@@ -28,27 +32,44 @@ class MatMulKernel final : public PreparedKernel {
   // Constant B [K, N]: one product over all rows of A.
   MatMulKernel(int64_t m, int64_t n, int64_t k, PackedMatrix b) : m_(m), n_(n), k_(k), packed_b_(std::move(b)) {}
   // Run-time B: one product per batch entry.
-  MatMulKernel(int64_t m, int64_t n, int64_t k, std::vector<BatchEntry> batches)
-      : m_(m), n_(n), k_(k), batches_(std::move(batches)) {}
+  MatMulKernel(int64_t m, int64_t n, int64_t k, BatchWalk batch)
+      : m_(m), n_(n), k_(k), batched_(true), batch_(std::move(batch)) {}
 
   Status run(KernelContext& ctx) override {
     const float* a = ctx.input(0).data<float>();
     float* out = ctx.output(0).data<float>();
     const GemmEpilogue none;
-    if (batches_.empty()) {
+    if (!batched_) {
       gemm(m_, n_, k_, MatrixView{a, k_, 1}, packed_b_, out, n_, none, ctx.pool);
       return Status::ok();
     }
     const float* b = ctx.input(1).data<float>();
-    for (const BatchEntry& e : batches_)
-      gemm(m_, n_, k_, MatrixView{a + e.a, k_, 1}, MatrixView{b + e.b, n_, 1}, out + e.out, n_, none, ctx.pool);
+    const size_t rank = batch_.dims.size();
+    int64_t index[kMaxBatchRank] = {};
+    int64_t a_offset = 0, b_offset = 0;
+    const int64_t count = shape_element_count(batch_.dims);
+    for (int64_t e = 0; e < count; ++e) {
+      gemm(m_, n_, k_, MatrixView{a + a_offset, k_, 1}, MatrixView{b + b_offset, n_, 1}, out + e * m_ * n_, n_, none,
+           ctx.pool);
+      for (size_t d = rank; d-- > 0;) {  // next index, odometer order
+        a_offset += batch_.a_steps[d];
+        b_offset += batch_.b_steps[d];
+        if (++index[d] < batch_.dims[d]) break;
+        a_offset -= batch_.a_steps[d] * batch_.dims[d];
+        b_offset -= batch_.b_steps[d] * batch_.dims[d];
+        index[d] = 0;
+      }
+    }
     return Status::ok();
   }
 
+  static constexpr size_t kMaxBatchRank = 30;  // kMaxTensorRank less the two matrix dims
+
  private:
   int64_t m_, n_, k_;
+  bool batched_ = false;
   PackedMatrix packed_b_;
-  std::vector<BatchEntry> batches_;
+  BatchWalk batch_;
 };
 
 // Row-major strides of `batch` broadcast to `out` (0 along broadcast dims), in
@@ -80,29 +101,13 @@ Result<std::unique_ptr<PreparedKernel>> prepare_matmul(const PrepareContext& ctx
     return std::unique_ptr<PreparedKernel>(new MatMulKernel(rows, n, k, PackedMatrix::pack_right(bv, k, n)));
   }
   if (a.rank() < 2 || b.rank() < 2) return none;
-  const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
-  const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
   const Shape& out = ctx.outputs[0].shape;
-  const Shape out_batch(out.begin(), out.end() - 2);
-  const std::vector<int64_t> sa = batch_strides(a_batch, out_batch, m * k);
-  const std::vector<int64_t> sb = batch_strides(b_batch, out_batch, k * n);
-  std::vector<BatchEntry> entries;
-  std::vector<int64_t> index(out_batch.size(), 0);
-  const int64_t count = shape_element_count(out_batch);
-  for (int64_t e = 0; e < count; ++e) {
-    BatchEntry entry{0, 0, e * m * n};
-    for (size_t d = 0; d < index.size(); ++d) {
-      entry.a += index[d] * sa[d];
-      entry.b += index[d] * sb[d];
-    }
-    entries.push_back(entry);
-    for (size_t d = index.size(); d-- > 0;) {
-      if (++index[d] < out_batch[d]) break;
-      index[d] = 0;
-    }
-  }
-  if (entries.empty()) return none;
-  return std::unique_ptr<PreparedKernel>(new MatMulKernel(m, n, k, std::move(entries)));
+  BatchWalk batch;
+  batch.dims.assign(out.begin(), out.end() - 2);
+  if (batch.dims.size() > MatMulKernel::kMaxBatchRank || shape_element_count(batch.dims) == 0) return none;
+  batch.a_steps = batch_strides(Shape(a.shape().begin(), a.shape().end() - 2), batch.dims, m * k);
+  batch.b_steps = batch_strides(Shape(b.shape().begin(), b.shape().end() - 2), batch.dims, k * n);
+  return std::unique_ptr<PreparedKernel>(new MatMulKernel(m, n, k, std::move(batch)));
 }
 
 class GemmKernel final : public PreparedKernel {
