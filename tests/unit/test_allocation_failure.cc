@@ -9,9 +9,20 @@
 //
 // Buffers of 2 MiB and more are mapped (base/buffer.cc), not allocated with
 // new, so the models here are small enough that every buffer comes from new.
+// The mapped paths (the model file, large weights and arenas, worker stacks)
+// are tested apart: a child process loads and runs a larger model under an
+// address-space limit (RLIMIT_AS) that grows step by step, and must end in
+// success or a clean error each time.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <cstdlib>
 #include <filesystem>
 #include <new>
@@ -201,6 +212,84 @@ TEST_P(AllocationFailure, EveryFailedAllocationGivesAnErrorAndLeaksNothing) {
   }
   EXPECT_GT(out_of_memory, 0) << "no injected failure was reported as out of memory";
 }
+
+// Bytes of address space this process has mapped now.
+size_t mapped_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0;
+  statm >> pages;
+  return pages * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// In a child process limited to `limit` bytes of address space: 0 when
+// load + run succeeded, 1 on an error with a message, 2 on one without; a
+// crash shows as a signal.
+int child_status(const std::string& path, int threads, size_t limit, std::string& signal_name) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const rlimit r{limit, limit};
+    if (setrlimit(RLIMIT_AS, &r) != 0) _exit(4);
+    const Outcome outcome = load_and_run(path, threads);
+    _exit(outcome.status == ISKRA_OK ? 0 : outcome.error.empty() ? 2 : 1);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFSIGNALED(status)) {
+    signal_name = strsignal(WTERMSIG(status));
+    return -2;
+  }
+  return WEXITSTATUS(status);
+}
+
+class AddressSpaceLimit : public testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(AddressSpaceLimit, FailedMappingsGiveAnErrorNotACrash) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve terabytes of shadow memory: RLIMIT_AS cannot apply";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "sanitizers reserve terabytes of shadow memory: RLIMIT_AS cannot apply";
+#endif
+#endif
+  const auto& [relative, threads] = GetParam();
+  const std::string path = data_path(relative);
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing (made by scripts/setup)";
+  ASSERT_EQ(load_and_run(path, threads).status, ISKRA_OK);  // warm: lazy statics exist before the fork
+  const size_t base = mapped_bytes();
+  std::string signal_name;
+  // 1 MiB more than now is too little to map the model file; if it works, the
+  // limit is not applied (qemu-user, for one, accepts setrlimit(RLIMIT_AS) and ignores it).
+  const int tight = child_status(path, threads, base + (size_t{1} << 20), signal_name);
+  if (tight == 0) GTEST_SKIP() << "RLIMIT_AS is not enforced here";
+  ASSERT_EQ(tight, 1) << signal_name;
+  int errors = 0, successes = 0;
+  // From 1 MiB to 1 GiB more than the parent maps now, in steps of about 19 %.
+  for (double extra = 1 << 20; extra <= double(1 << 30); extra *= 1.19) {
+    const size_t limit = base + static_cast<size_t>(extra);
+    const int status = child_status(path, threads, limit, signal_name);
+    ASSERT_GE(status, 0) << "limit +" << static_cast<size_t>(extra) << " bytes: the child crashed ("
+                         << signal_name << ")";
+    ASSERT_NE(status, 2) << "limit +" << static_cast<size_t>(extra) << " bytes: an error without a message";
+    ASSERT_NE(status, 4) << "setrlimit failed";
+    errors += status == 1;
+    successes += status == 0;
+  }
+  EXPECT_GT(errors, 0);
+  EXPECT_GT(successes, 0) << "1 GiB more address space should be enough to load and run " << relative;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, AddressSpaceLimit,
+                         testing::Combine(testing::Values("models/torchvision/mobilenet_v2_opset13.onnx",
+                                                          "npm/node_modules/@mediapipe/pose/pose_landmark_full.tflite"),
+                                          testing::Values(1, 2)),
+                         [](const testing::TestParamInfo<std::tuple<std::string, int>>& info) {
+                           std::string name = std::filesystem::path(std::get<0>(info.param)).stem().string() + "_" +
+                                              std::to_string(std::get<1>(info.param)) + "threads";
+                           for (char& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
 
 std::string test_name(const testing::TestParamInfo<std::tuple<std::string, int>>& info) {
   std::string name = std::filesystem::path(std::get<0>(info.param)).parent_path().filename().string() + "_" +
