@@ -58,6 +58,11 @@ class InferContext {
   }
 
   size_t output_count() const { return outputs_.size(); }
+  // For ops whose kernels write `n` outputs (unused ones are still listed, as "").
+  Status require_outputs(size_t n) const {
+    if (outputs_.size() >= n) return Status::ok();
+    return invalid_model(node_.label(), "has ", outputs_.size(), " outputs, the op produces ", n);
+  }
   // What set_output stored for output i (composite ops build on their parts).
   const TensorType& output_type(size_t i) const { return outputs_[i]; }
   void set_output(size_t i, DType dtype, Shape shape) {

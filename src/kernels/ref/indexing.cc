@@ -617,6 +617,7 @@ Status run_unique(KernelContext& ctx) {
 
 Status infer_top_k(InferContext& ctx) {
   ISKRA_RETURN_IF_ERROR(check_inputs(ctx, 2, 2));
+  ISKRA_RETURN_IF_ERROR(ctx.require_outputs(2));
   ISKRA_RETURN_IF_ERROR(check_numeric_input(ctx, 0));
   if (ctx.dtype(1) != DType::kI64 || ctx.input(1).element_count() != 1)
     return ctx.error("K must be a single int64, got ", ctx.input(1).describe());

@@ -255,6 +255,7 @@ Status run_dequantize_linear(KernelContext& ctx) {
 // from the range of x (extended to include 0), all in float32 as the spec says.
 Status infer_dynamic_quantize_linear(InferContext& ctx) {
   if (ctx.input_count() < 1 || !ctx.has_input(0)) return ctx.error("needs input x");
+  ISKRA_RETURN_IF_ERROR(ctx.require_outputs(3));
   if (ctx.dtype(0) != DType::kF32) return ctx.unsupported_error("x dtype ", dtype_name(ctx.dtype(0)));
   ctx.set_output(0, DType::kU8, ctx.shape(0));
   ctx.set_output(1, DType::kF32, {});
