@@ -252,7 +252,11 @@ void GraphExecutor::bind_run_slots() {
     for (int id : node.inputs) node_inputs_[n].push_back(id == kNoValue ? nullptr : &run_slots_[static_cast<size_t>(id)]);
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       const int id = node.outputs[o];
-      node_outputs_[n].push_back(id != kNoValue ? &run_slots_[static_cast<size_t>(id)] : &plan_.unused_outputs[n][o]);
+      // Unused outputs have a placeholder only on static nodes (dynamic ones allocate theirs per run).
+      const std::vector<Tensor>& unused = plan_.unused_outputs[n];
+      node_outputs_[n].push_back(id != kNoValue ? &run_slots_[static_cast<size_t>(id)]
+                                 : o < unused.size() ? &plan_.unused_outputs[n][o]
+                                                     : nullptr);
     }
   }
 }
