@@ -253,9 +253,9 @@ void GraphExecutor::bind_run_slots() {
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       const int id = node.outputs[o];
       // Unused outputs have a placeholder only on static nodes (dynamic ones allocate theirs per run).
-      const std::vector<Tensor>& unused = plan_.unused_outputs[n];
+      std::vector<Tensor>& unused = plan_.unused_outputs[n];
       node_outputs_[n].push_back(id != kNoValue ? &run_slots_[static_cast<size_t>(id)]
-                                 : o < unused.size() ? &plan_.unused_outputs[n][o]
+                                 : o < unused.size() ? &unused[o]
                                                      : nullptr);
     }
   }

@@ -213,6 +213,15 @@ TEST_P(AllocationFailure, EveryFailedAllocationGivesAnErrorAndLeaksNothing) {
   EXPECT_GT(out_of_memory, 0) << "no injected failure was reported as out of memory";
 }
 
+std::string test_name(const testing::TestParamInfo<std::tuple<std::string, int>>& info) {
+  std::string name = std::filesystem::path(std::get<0>(info.param)).parent_path().filename().string() + "_" +
+                     std::filesystem::path(std::get<0>(info.param)).stem().string() + "_" +
+                     std::to_string(std::get<1>(info.param)) + "threads";
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
 // Bytes of address space this process has mapped now.
 size_t mapped_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -283,22 +292,8 @@ INSTANTIATE_TEST_SUITE_P(Models, AddressSpaceLimit,
                          testing::Combine(testing::Values("models/torchvision/mobilenet_v2_opset13.onnx",
                                                           "npm/node_modules/@mediapipe/pose/pose_landmark_full.tflite"),
                                           testing::Values(1, 2)),
-                         [](const testing::TestParamInfo<std::tuple<std::string, int>>& info) {
-                           std::string name = std::filesystem::path(std::get<0>(info.param)).stem().string() + "_" +
-                                              std::to_string(std::get<1>(info.param)) + "threads";
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+                         test_name);
 
-std::string test_name(const testing::TestParamInfo<std::tuple<std::string, int>>& info) {
-  std::string name = std::filesystem::path(std::get<0>(info.param)).parent_path().filename().string() + "_" +
-                     std::filesystem::path(std::get<0>(info.param)).stem().string() + "_" +
-                     std::to_string(std::get<1>(info.param)) + "threads";
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return name;
-}
 
 INSTANTIATE_TEST_SUITE_P(
     Models, AllocationFailure,
